@@ -1,0 +1,65 @@
+// Plain configuration structs for sealpostd and sealpost, parsed once from TOML (see
+// config_loader.hpp) or built from the embedded dev default. No behaviour lives here.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace sealpost::config {
+
+enum class TlsMode { kImplicit, kStartTls, kRequireStartTls, kNone };
+enum class Role { kSubmission, kMx };
+
+// A named certificate set. cert[i] pairs with key[i]: one ECDSA and one RSA pair side by side
+// is the usual case. SNI names come from the certificates' subjectAltName dNSNames.
+struct Pki {
+  std::string name;
+  std::vector<std::filesystem::path> certs;  // PEM, leaf first then chain
+  std::vector<std::filesystem::path> keys;
+};
+
+struct Listener {
+  std::string address;  // IP literal: "127.0.0.1", "::1", "::", "0.0.0.0"
+  std::uint16_t port = 0;
+  TlsMode tls = TlsMode::kStartTls;
+  Role role = Role::kMx;
+  std::vector<std::string> pki;  // names of Pki entries; the first is the default (no SNI)
+};
+
+struct Mailbox {
+  std::string address;              // local@domain, as configured
+  std::filesystem::path maildir;    // default: <state_dir>/mail/<address>
+};
+
+struct Limits {
+  std::size_t max_message_size = 50 * 1024 * 1024;  // octets, advertised in SIZE
+  std::size_t max_recipients = 100;
+  std::size_t max_bad_commands = 20;  // unknown/invalid commands before 421
+  std::chrono::seconds idle_timeout{300};      // RFC 5321 4.5.3.2.7: at least 5 minutes
+  std::chrono::seconds session_timeout{3600};  // total session time
+  std::chrono::seconds tls_handshake_timeout{10};
+};
+
+struct Config {
+  std::filesystem::path source;  // file it was read from; empty for the embedded default
+  std::string hostname = "localhost";
+  std::filesystem::path state_dir = "sealpost-state";
+  unsigned threads = 0;  // event loops; 0 = one per core
+  std::string log_level = "info";
+  std::vector<Pki> pki;
+  std::vector<Listener> listeners;
+  std::vector<std::string> local_domains;
+  std::vector<Mailbox> mailboxes;
+  std::string postmaster;  // mailbox that receives postmaster@<local domain>; default: first
+  Limits limits;
+
+  // Derived paths under state_dir.
+  std::filesystem::path spool_dir() const { return state_dir / "spool"; }
+  std::filesystem::path control_socket() const { return state_dir / "control.sock"; }
+};
+
+}  // namespace sealpost::config

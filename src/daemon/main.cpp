@@ -1,0 +1,168 @@
+// sealpostd: reads the configuration (or the embedded dev default), recovers the spool,
+// starts delivery and the listeners, and runs until SIGTERM/SIGINT; SIGHUP reloads the TLS
+// certificates without dropping sessions. Start-up errors exit 78 (EX_CONFIG) or 1.
+#include <signal.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <asio/thread_pool.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <iostream>
+
+#include "config/config_loader.hpp"
+#include "daemon/banner.hpp"
+#include "delivery/mailbox_directory.hpp"
+#include "delivery/maildir.hpp"
+#include "delivery/scheduler.hpp"
+#include "net/recipient_policy.hpp"
+#include "net/server.hpp"
+#include "net/spool_enqueuer.hpp"
+#include "queue/spool.hpp"
+#include "tls/cert_store.hpp"
+#include "tls/self_signed.hpp"
+
+namespace fs = std::filesystem;
+using namespace sealpost;
+
+namespace {
+
+constexpr int kExitConfig = 78;  // sysexits.h EX_CONFIG
+
+// Blocks the signals we handle so that every thread inherits the mask and sigwait() in main
+// is the one place they arrive.
+sigset_t handled_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGHUP);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  return set;
+}
+
+delivery::Outcome deliver_local(const delivery::MailboxDirectory& directory,
+                                const queue::StoredMessage& message, unsigned index) {
+  const std::string& rcpt = message.envelope.recipients.at(index);
+  auto maildir = directory.find(rcpt);
+  if (!maildir) return delivery::PermFail{"550 5.1.1 <" + rcpt + ">: mailbox no longer exists"};
+  return delivery::Maildir(*maildir).deliver(message.id, index, message.content);
+}
+
+int run(config::Config cfg, bool embedded) {
+  spdlog::set_level(spdlog::level::from_str(cfg.log_level));
+  fs::create_directories(cfg.state_dir);
+  ::chmod(cfg.state_dir.c_str(), 0700);
+  if (embedded) {
+    const auto& pki = cfg.pki.front();
+    tls::ensure_self_signed(pki.certs.front(), pki.keys.front(), cfg.hostname);
+  }
+  tls::CertStore certs(cfg);
+  queue::Spool spool(cfg.spool_dir());
+  delivery::MailboxDirectory directory(cfg);
+  delivery::Scheduler scheduler(
+      spool,
+      [&directory](const queue::StoredMessage& m, unsigned i) {
+        return deliver_local(directory, m, i);
+      },
+      delivery::Scheduler::Options{});
+  net::LocalRecipientPolicy policy(directory);
+  // fsyncs of concurrent sessions overlap here instead of queueing behind one another.
+  asio::thread_pool io_pool(4);
+  net::SpoolEnqueuer enqueuer(spool, scheduler, io_pool, cfg.hostname);
+
+  std::vector<net::ListenerContext> contexts;
+  for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
+    net::ListenerContext c;
+    c.index = i;
+    c.listener = cfg.listeners[i];
+    c.limits = cfg.limits;
+    c.settings.hostname = cfg.hostname;
+    c.settings.max_message_size = cfg.limits.max_message_size;
+    c.settings.max_recipients = cfg.limits.max_recipients;
+    c.settings.max_bad_commands = cfg.limits.max_bad_commands;
+    c.policy = &policy;
+    c.certs = &certs;
+    c.enqueuer = &enqueuer;
+    contexts.push_back(std::move(c));
+  }
+
+  sigset_t signals = handled_signals();
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  net::Server server(std::move(contexts), cfg.threads);
+
+  auto recovered = spool.recover();
+  scheduler.start();
+  for (auto& id : recovered) scheduler.enqueue(id);
+  if (!recovered.empty()) spdlog::info("recovered {} queued message(s)", recovered.size());
+  server.start();
+  spdlog::info("sealpostd started: {} listener(s), state in {}", cfg.listeners.size(),
+               cfg.state_dir.string());
+  if (embedded) std::cout << daemon::dev_banner(cfg) << std::flush;
+
+  for (;;) {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig == SIGHUP) {
+      std::string error = certs.reload();
+      if (error.empty()) {
+        spdlog::info("SIGHUP: certificates reloaded");
+      } else {
+        spdlog::error("SIGHUP: reload failed, keeping the old certificates: {}", error);
+      }
+      continue;
+    }
+    spdlog::info("{}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    break;
+  }
+  server.shutdown(std::chrono::seconds(10));
+  scheduler.stop();
+  io_pool.join();
+  spdlog::info("sealpostd stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"sealpostd - SMTPS mail server"};
+  std::string config_file, check_file, state_dir;
+  app.add_option("-c,--config", config_file, "configuration file (TOML); default: dev instance");
+  app.add_option("--state-dir", state_dir, "state directory (overrides state_dir)");
+  app.add_option("--check-config", check_file,
+                 "validate FILE, print the effective configuration and exit");
+  app.set_version_flag("--version", "sealpostd 0.1.0");
+  CLI11_PARSE(app, argc, argv);
+
+  auto logger = spdlog::stderr_color_mt("sealpostd");
+  spdlog::set_default_logger(logger);
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+
+  config::Config cfg;
+  bool embedded = false;
+  try {
+    if (!check_file.empty()) {
+      cfg = config::load_file(check_file);
+      std::cout << config::to_toml(cfg);
+      std::cerr << check_file << ": configuration OK\n";
+      return 0;
+    }
+    if (!config_file.empty()) {
+      cfg = config::load_file(config_file);
+      if (!state_dir.empty()) cfg.state_dir = fs::absolute(state_dir);
+    } else {
+      embedded = true;
+      cfg = config::embedded_default(fs::absolute(state_dir.empty() ? "sealpost-state" : state_dir));
+    }
+  } catch (const config::ConfigError& e) {
+    std::cerr << "sealpostd: " << e.what() << "\n";
+    return kExitConfig;
+  }
+  try {
+    return run(std::move(cfg), embedded);
+  } catch (const std::exception& e) {
+    spdlog::critical("cannot start: {}", e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,29 @@
+// The few file operations the spool needs, behind an interface so tests can make the Nth
+// write, fdatasync, fsync or rename fail (ENOSPC, EIO) without a full disk.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <filesystem>
+#include <string_view>
+
+namespace sealpost::queue {
+
+// Each call returns 0 on success or an errno value; no exceptions.
+class FileSystem {
+ public:
+  virtual ~FileSystem() = default;
+  virtual int open_new(const std::filesystem::path& path, int* fd) = 0;  // O_CREAT|O_EXCL|O_WRONLY
+  virtual int write_all(int fd, std::string_view data) = 0;  // loops over short writes
+  virtual int fdatasync(int fd) = 0;
+  virtual int close(int fd) = 0;
+  virtual int rename(const std::filesystem::path& from, const std::filesystem::path& to) = 0;
+  virtual int fsync_dir(const std::filesystem::path& dir) = 0;
+  virtual int unlink(const std::filesystem::path& path) = 0;
+};
+
+// The real thing (POSIX calls, EINTR retried).
+FileSystem& real_file_system();
+
+}  // namespace sealpost::queue

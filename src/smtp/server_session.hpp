@@ -1,0 +1,146 @@
+// The SMTP server session as a sans-I/O state machine: bytes in, replies and actions out.
+// It owns no socket, no file, no TLS library and no clock; the driver in src/net feeds it
+// bytes, performs its actions (StartTls, Enqueue, Close) and reports their results back.
+// RFC 5321 (SMTP), 2920 (PIPELINING), 1870 (SIZE), 6152 (8BITMIME), 3030 (CHUNKING),
+// 2034/3463 (enhanced codes), 6531 (SMTPUTF8), 3207 (STARTTLS). AUTH arrives with issue 3.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "smtp/address.hpp"
+#include "smtp/data_reader.hpp"
+#include "smtp/reply.hpp"
+
+namespace sealpost::smtp {
+
+struct SessionSettings {
+  std::string hostname = "localhost";
+  std::size_t max_message_size = 50 * 1024 * 1024;
+  std::size_t max_recipients = 100;
+  std::size_t max_bad_commands = 20;
+  bool starttls_offered = false;  // a STARTTLS listener with certificates
+  bool tls_required = false;      // require-starttls: no mail transaction before TLS
+};
+
+struct TlsFacts {
+  bool active = false;
+  std::string version;      // "TLSv1.3"
+  std::string cipher;       // "TLS_AES_256_GCM_SHA384"
+  int bits = 0;
+  std::string server_name;  // SNI
+};
+
+// Decides each RCPT from in-memory data (no I/O: the session must never block).
+class RecipientPolicy {
+ public:
+  virtual ~RecipientPolicy() = default;
+  // A positive reply accepts the recipient; anything else is sent as the RCPT reply.
+  virtual Reply check_recipient(const Mailbox& recipient, bool authenticated) const = 0;
+};
+
+// A complete, checked message ready to be made durable.
+struct Transaction {
+  std::string reverse_path;  // empty = null reverse-path
+  std::vector<std::string> recipients;
+  bool smtputf8 = false;
+  bool body_8bit = false;
+  std::string body;          // content as received, CRLF line ends, dot-stuffing removed
+  // Trace facts for the Received header.
+  std::string helo;
+  bool esmtp = false;
+  std::string peer_address;
+  TlsFacts tls;
+};
+
+enum class Action {
+  kNone,      // waiting for input: call receive()
+  kStartTls,  // write pending output, then handshake; report on_tls_started / on_tls_failed
+  kEnqueue,   // take_transaction(), make it durable, report on_enqueued / on_enqueue_failed
+  kClose,     // write pending output, then close the connection
+};
+
+class ServerSession {
+ public:
+  ServerSession(SessionSettings settings, const RecipientPolicy& policy, std::string peer_address,
+                TlsFacts tls = {});
+
+  void greet();                          // queues the 220 greeting
+  void receive(std::string_view bytes);  // call only while action() == kNone
+
+  Action action() const { return action_; }
+  std::string take_output();              // reply bytes to send, in order
+  std::vector<std::string> take_log();    // protocol events worth a log line
+  Transaction take_transaction();         // valid once, when action() == kEnqueue
+  bool tls_active() const { return tls_.active; }
+  bool in_transaction() const { return in_transaction_; }
+  // Input buffered but not yet processed (a flood guard for the driver).
+  std::size_t buffered() const { return in_.size() - in_pos_; }
+
+  void on_tls_started(TlsFacts tls);
+  void on_tls_failed();
+  void on_enqueued(std::string_view queue_id);
+  void on_enqueue_failed(const Reply& reply);
+  void on_idle_timeout();
+  void on_session_expired();
+  void on_shutdown();
+
+ private:
+  enum class State { kCommand, kDrainLine, kData, kBdat };
+
+  void process();
+  bool next_line();
+  void handle_line(std::string_view line);
+  void handle_ehlo(std::string_view arg, bool extended);
+  void handle_mail(std::string_view arg);
+  void handle_rcpt(std::string_view arg);
+  void handle_data(std::string_view arg);
+  void handle_bdat(std::string_view arg);
+  void handle_starttls(std::string_view arg);
+  void read_data();
+  void read_bdat();
+  void finish_bdat_chunk();
+  void finish_content(ContentChecker& checker);
+
+  void reply(int code, std::string_view enhanced, std::string_view text);
+  void send(const Reply& r);
+  void error_reply(int code, std::string_view enhanced, std::string_view text);
+  void close_with(int code, std::string_view enhanced, std::string_view text);
+  void reset_transaction();
+  void log(std::string line) { log_.push_back(std::move(line)); }
+
+  SessionSettings settings_;
+  const RecipientPolicy& policy_;
+  std::string peer_address_;
+  TlsFacts tls_;
+
+  State state_ = State::kCommand;
+  Action action_ = Action::kNone;
+  std::string in_;
+  std::size_t in_pos_ = 0;
+  std::string out_;
+  std::vector<std::string> log_;
+
+  std::string helo_;
+  bool esmtp_ = false;
+  std::size_t bad_commands_ = 0;
+  bool drain_prev_cr_ = false;
+  bool shutdown_pending_ = false;
+
+  // The mail transaction (RFC 5321 §3.3).
+  bool in_transaction_ = false;
+  Transaction txn_;
+  std::unique_ptr<ContentChecker> checker_;
+  std::unique_ptr<DotReader> dot_reader_;
+  std::size_t bdat_remaining_ = 0;
+  bool bdat_last_ = false;
+  bool bdat_active_ = false;          // at least one BDAT chunk accepted in this transaction
+  std::optional<Reply> bdat_error_;   // the chunk being read is rejected with this reply
+  bool bdat_aborted_ = false;         // a chunk failed: discard the rest until RSET/MAIL
+};
+
+}  // namespace sealpost::smtp

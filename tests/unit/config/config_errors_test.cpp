@@ -1,0 +1,278 @@
+// Tests that each validation failure in config_loader names the right line, key and reason.
+// Each document is valid except for one thing; line numbers count from the R"( line.
+#include <gtest/gtest.h>
+
+#include <optional>
+#include <string>
+
+#include "config/config_loader.hpp"
+
+namespace sealpost::config {
+namespace {
+
+// Lines 1-9 of every document below: one pki set and one listener.
+constexpr std::string_view kHead = R"(hostname = "mail.example.org"
+[pki.main]
+cert = "c.pem"
+key = "k.pem"
+[[listen]]
+address = "127.0.0.1:465"
+tls = "implicit"
+role = "submission"
+pki = ["main"]
+)";
+
+std::optional<ConfigError> error_of(std::string_view toml) {
+  try {
+    load_string(toml, "t.toml", "/base");
+  } catch (const ConfigError& e) {
+    return e;
+  }
+  return std::nullopt;
+}
+
+void expect_error(std::string_view tail, int line, const std::string& key,
+                  const std::string& message_part) {
+  std::string toml = std::string(kHead) + std::string(tail);
+  std::optional<ConfigError> e = error_of(toml);
+  ASSERT_TRUE(e.has_value()) << "accepted:\n" << toml;
+  EXPECT_EQ(e->file(), "t.toml");
+  EXPECT_EQ(e->line(), line) << e->what();
+  EXPECT_EQ(e->key(), key) << e->what();
+  EXPECT_NE(std::string(e->what()).find(message_part), std::string::npos) << e->what();
+  std::string prefix = "t.toml:" + std::to_string(line) + ": " + (key.empty() ? "" : key + ": ");
+  EXPECT_EQ(std::string(e->what()).substr(0, prefix.size()), prefix);
+}
+
+// For top-level keys, which must precede every table: `line` replaces kHead's line 1.
+void expect_top_error(const std::string& line, const std::string& key,
+                      const std::string& message_part) {
+  std::string_view rest = kHead.substr(kHead.find('\n') + 1);
+  std::optional<ConfigError> e = error_of(line + "\n" + std::string(rest));
+  ASSERT_TRUE(e.has_value()) << "accepted: " << line;
+  EXPECT_EQ(e->line(), 1) << e->what();
+  EXPECT_EQ(e->key(), key) << e->what();
+  EXPECT_NE(std::string(e->what()).find(message_part), std::string::npos) << e->what();
+}
+
+TEST(ConfigErrors, HeadIsValid) { EXPECT_FALSE(error_of(kHead).has_value()); }
+
+TEST(ConfigErrors, UnknownTopLevelKey) {
+  expect_error("[domains]\nlocal = []\n[routes]\nx = 1\n", 12, "routes", "unknown key");
+}
+
+TEST(ConfigErrors, UnknownKeyInListen) {
+  expect_error(R"([[listen]]
+address = "127.0.0.1:587"
+tls = "starttls"
+role = "submission"
+pki = ["main"]
+protocol = "smtp"
+)",
+               15, "listen[1].protocol", "unknown key");
+}
+
+TEST(ConfigErrors, FirstUnknownKeyInFileOrderIsReported) {
+  // toml++ sorts keys; the error must still point at the first one the user wrote.
+  expect_error("[limits]\nzzz = 1\naaa = 2\n", 11, "limits.zzz", "unknown key");
+}
+
+TEST(ConfigErrors, UnknownKeyInPki) {
+  expect_error("[pki.other]\ncert = \"a\"\nkey = \"b\"\nchain = \"c\"\n", 13, "pki.other.chain",
+               "unknown key");
+}
+
+TEST(ConfigErrors, BadTlsValue) {
+  expect_error(R"([[listen]]
+address = "127.0.0.1:587"
+tls = "STARTTLS"
+role = "submission"
+pki = ["main"]
+)",
+               12, "listen[1].tls", "is not one of: implicit, starttls, require-starttls, none");
+}
+
+TEST(ConfigErrors, BadRole) {
+  expect_error(R"([[listen]]
+address = "127.0.0.1:587"
+tls = "starttls"
+role = "relay"
+pki = ["main"]
+)",
+               13, "listen[1].role", "not one of");
+}
+
+void expect_bad_address(const std::string& address, const std::string& message_part) {
+  SCOPED_TRACE(address);
+  expect_error("[[listen]]\naddress = \"" + address +
+                   "\"\ntls = \"starttls\"\nrole = \"mx\"\npki = [\"main\"]\n",
+               11, "listen[1].address", message_part);
+}
+
+TEST(ConfigErrors, BadAddresses) {
+  expect_bad_address("127.0.0.1", "expected \"IPv4:port\"");
+  expect_bad_address("127.0.0.1:0", "between 1 and 65535");
+  expect_bad_address("127.0.0.1:65536", "between 1 and 65535");
+  expect_bad_address("127.0.0.1:", "not a number");
+  expect_bad_address("127.0.0.1:25x", "not a number");
+  expect_bad_address("256.0.0.1:25", "not an IPv4 address");
+  expect_bad_address("localhost:25", "not an IPv4 address");
+  expect_bad_address("::1:25", "IPv6 addresses go in brackets");
+  expect_bad_address("[::1:25", "missing ']'");
+  expect_bad_address("[::g]:25", "not an IPv6 address");
+  expect_bad_address("[127.0.0.1]:25", "not an IPv6 address");
+}
+
+TEST(ConfigErrors, WrongType) {
+  expect_top_error("threads = \"4\"", "threads", "expected an integer, got a string");
+  expect_top_error("state_dir = 3", "state_dir", "expected a string, got an integer");
+  expect_error("[limits]\nidle_timeout = 1.5\n", 11, "limits.idle_timeout",
+               "expected an integer, got a float");
+}
+
+TEST(ConfigErrors, MissingPki) {
+  expect_error(R"([[listen]]
+address = "127.0.0.1:25"
+tls = "starttls"
+role = "mx"
+)",
+               10, "listen[1].pki", "needs at least one [pki.NAME]");
+}
+
+TEST(ConfigErrors, UndefinedPki) {
+  expect_error(R"([[listen]]
+address = "127.0.0.1:25"
+tls = "starttls"
+role = "mx"
+pki = ["main", "nope"]
+)",
+               14, "listen[1].pki[1]", "no [pki.nope] is defined");
+}
+
+TEST(ConfigErrors, PkiWithoutTls) {
+  expect_error(R"([[listen]]
+address = "127.0.0.1:25"
+tls = "none"
+role = "mx"
+pki = ["main"]
+)",
+               14, "listen[1].pki", "unused");
+}
+
+TEST(ConfigErrors, CertKeyMismatch) {
+  expect_error("[pki.dual]\ncert = [\"a.pem\", \"b.pem\"]\nkey = \"a.key\"\n", 12, "pki.dual.key",
+               "has 1 entries but cert has 2");
+}
+
+TEST(ConfigErrors, PkiMissingKey) {
+  expect_error("[pki.dual]\ncert = \"a.pem\"\n", 10, "pki.dual.key", "missing required key");
+}
+
+TEST(ConfigErrors, EmptyPkiName) {
+  expect_error("[pki.\"\"]\ncert = \"a.pem\"\nkey = \"a.key\"\n", 10, "pki.", "must not be empty");
+}
+
+TEST(ConfigErrors, DuplicateListener) {
+  expect_error(R"([[listen]]
+address = "127.0.0.1:0465"
+tls = "starttls"
+role = "mx"
+pki = ["main"]
+)",
+               11, "listen[1].address", "127.0.0.1:465 is already used");
+}
+
+TEST(ConfigErrors, NoListener) {
+  std::optional<ConfigError> e = error_of("hostname = \"x.example\"\n");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->key(), "listen");
+  EXPECT_STREQ(e->what(), "t.toml: listen: at least one [[listen]] section is required");
+}
+
+TEST(ConfigErrors, MailboxInNonLocalDomain) {
+  expect_error(R"([domains]
+local = ["example.org"]
+[[mailbox]]
+address = "a@example.org"
+[[mailbox]]
+address = "b@example.com"
+)",
+               15, "mailbox[1].address", "domain \"example.com\" is not in domains.local");
+}
+
+TEST(ConfigErrors, MailboxSyntax) {
+  const std::string head = "[domains]\nlocal = [\"example.org\"]\n[[mailbox]]\naddress = ";
+  expect_error(head + "\"example.org\"\n", 13, "mailbox[0].address", "is not local@domain");
+  expect_error(head + "\"a@b@example.org\"\n", 13, "mailbox[0].address", "is not local@domain");
+  expect_error(head + "\"@example.org\"\n", 13, "mailbox[0].address", "invalid local part");
+  expect_error(head + "\"a..b@example.org\"\n", 13, "mailbox[0].address", "invalid local part");
+  expect_error(head + "\"a b@example.org\"\n", 13, "mailbox[0].address", "invalid local part");
+}
+
+TEST(ConfigErrors, DuplicateMailbox) {
+  expect_error(R"([domains]
+local = ["example.org"]
+[[mailbox]]
+address = "a@example.org"
+[[mailbox]]
+address = "A@Example.org"
+)",
+               15, "mailbox[1].address", "defined twice");
+}
+
+TEST(ConfigErrors, PostmasterNotAMailbox) {
+  // Top-level keys precede the tables, so this one goes in front of kHead.
+  std::string toml =
+      "postmaster = \"b@example.org\"\n" + std::string(kHead) +
+      "[domains]\nlocal = [\"example.org\"]\n[[mailbox]]\naddress = \"a@example.org\"\n";
+  std::optional<ConfigError> e = error_of(toml);
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->line(), 1);
+  EXPECT_EQ(e->key(), "postmaster");
+  EXPECT_STREQ(e->what(), "t.toml:1: postmaster: \"b@example.org\" is not a [[mailbox]]");
+}
+
+TEST(ConfigErrors, LimitsMustBePositive) {
+  expect_error("[limits]\nmax_recipients = 0\n", 11, "limits.max_recipients",
+               "must be between 1 and");
+  expect_error("[limits]\nidle_timeout = -5\n", 11, "limits.idle_timeout", "must be between 1 and");
+  expect_error("[limits]\nsession_timeout = 100000000\n", 11, "limits.session_timeout",
+               "must be between 1 and 604800");
+}
+
+TEST(ConfigErrors, BadTopLevelValues) {
+  expect_top_error("hostname = \"mail_example org\"", "hostname", "not a valid domain name");
+  expect_top_error("log_level = \"verbose\"", "log_level", "is not one of: trace, debug");
+  expect_top_error("threads = -1", "threads", "must be between 0 and");
+  expect_top_error("state_dir = \"\"", "state_dir", "must not be empty");
+}
+
+TEST(ConfigErrors, DuplicateLocalDomain) {
+  expect_error("[domains]\nlocal = [\"a.example\",\n  \"A.example\"]\n", 12, "domains.local[1]",
+               "listed twice");
+}
+
+TEST(ConfigErrors, ListenMustBeArrayOfTables) {
+  std::optional<ConfigError> e = error_of("[listen]\naddress = \"127.0.0.1:25\"\n");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->line(), 1);
+  EXPECT_EQ(e->key(), "listen");
+}
+
+TEST(ConfigErrors, TomlSyntaxErrorHasItsLine) {
+  std::optional<ConfigError> e = error_of("hostname = \"a.example\"\n\nthreads = = 3\n");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->file(), "t.toml");
+  EXPECT_EQ(e->line(), 3);
+  EXPECT_EQ(e->key(), "");
+  EXPECT_EQ(std::string(e->what()).rfind("t.toml:3: ", 0), 0u) << e->what();
+}
+
+TEST(ConfigErrors, TomlDuplicateKeyIsASyntaxError) {
+  std::optional<ConfigError> e = error_of("threads = 1\nthreads = 2\n");
+  ASSERT_TRUE(e.has_value());
+  EXPECT_EQ(e->line(), 2);
+}
+
+}  // namespace
+}  // namespace sealpost::config

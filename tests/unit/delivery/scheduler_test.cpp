@@ -1,0 +1,238 @@
+// Scheduler: delivery and removal, TempFail retried until it succeeds (with Maildir skipping
+// the recipients already delivered), PermFail and expiry remove, and stop() joins promptly.
+#include "delivery/scheduler.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "delivery/maildir.hpp"
+#include "queue/queue_id.hpp"
+#include "test_support.hpp"
+
+namespace sealpost::delivery {
+namespace {
+
+using namespace std::chrono_literals;
+using sealpost::testing::list_dir;
+using sealpost::testing::QuietLogs;
+using sealpost::testing::read_file;
+using sealpost::testing::TempDir;
+
+Scheduler::Options fast_options(unsigned workers = 1) {
+  Scheduler::Options options;
+  options.workers = workers;
+  options.first_retry = 0s;  // retry at once: the tests wait for outcomes, not for clocks
+  options.max_retry = 1s;
+  return options;
+}
+
+std::string commit(queue::Spool& spool, std::vector<std::string> recipients,
+                   const std::string& content = "Subject: hi\r\n\r\nbody\r\n") {
+  const std::string id = queue::make_queue_id();
+  const std::string_view parts[] = {content};
+  const auto result = spool.commit(id, queue::Envelope{"s@example.net", recipients}, parts);
+  EXPECT_TRUE(result.ok()) << result.what;
+  return id;
+}
+
+// Waits for the scheduler to have nothing left, retries included.
+bool drained(const Scheduler& scheduler, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (scheduler.pending() != 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// Records calls per (id, rcpt) and answers from a script: the Nth call gets script[N], then
+// the last entry forever.
+class ScriptedDelivery {
+ public:
+  explicit ScriptedDelivery(std::map<unsigned, std::vector<Outcome>> script)
+      : script_(std::move(script)) {}
+
+  Scheduler::DeliverFn fn() {
+    return [this](const queue::StoredMessage&, unsigned rcpt) {
+      std::lock_guard lock(mutex_);
+      const unsigned n = calls_[rcpt]++;
+      const auto& answers = script_.at(rcpt);
+      return answers[std::min<std::size_t>(n, answers.size() - 1)];
+    };
+  }
+  unsigned calls(unsigned rcpt) {
+    std::lock_guard lock(mutex_);
+    return calls_[rcpt];
+  }
+
+ private:
+  std::mutex mutex_;
+  std::map<unsigned, std::vector<Outcome>> script_;
+  std::map<unsigned, unsigned> calls_;
+};
+
+TEST(Scheduler, DeliversToMaildirsAndRemoves) {
+  TempDir temp;
+  queue::Spool spool(temp.path() / "spool");
+  const auto mail = temp.path() / "mail";
+  Scheduler scheduler(
+      spool,
+      [&](const queue::StoredMessage& message, unsigned rcpt) {
+        return Maildir(mail / message.envelope.recipients[rcpt])
+            .deliver(message.id, rcpt, message.content);
+      },
+      fast_options(2));
+  scheduler.start();
+  const std::string id = commit(spool, {"alice@example.org", "bob@example.org"}, "exact\r\n");
+  scheduler.enqueue(id);
+  ASSERT_TRUE(scheduler.wait_idle(10s));
+  ASSERT_TRUE(drained(scheduler));
+
+  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+  EXPECT_EQ(read_file(mail / "alice@example.org" / "new" / Maildir::file_name(id, 0)), "exact\r\n");
+  EXPECT_EQ(read_file(mail / "bob@example.org" / "new" / Maildir::file_name(id, 1)), "exact\r\n");
+}
+
+TEST(Scheduler, TempFailIsRetriedUntilDelivered) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery(
+      {{0, {Delivered{}}},
+       {1, {TempFail{"451 4.3.0 busy"}, TempFail{"451 4.3.0 busy"}, Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), fast_options());
+  scheduler.start();
+  scheduler.enqueue(commit(spool, {"a@example.org", "b@example.org"}));
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(1), 3u);
+  // The whole message is retried; Maildir's idempotency makes the repeat for rcpt 0 harmless.
+  EXPECT_EQ(delivery.calls(0), 3u);
+  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+}
+
+TEST(Scheduler, RetryWithRealMaildirDeliversEachRecipientOnce) {
+  TempDir temp;
+  queue::Spool spool(temp.path() / "spool");
+  const auto mail = temp.path() / "mail";
+  std::atomic<int> failures_left = 2;
+  Scheduler scheduler(
+      spool,
+      [&](const queue::StoredMessage& message, unsigned rcpt) -> Outcome {
+        if (rcpt == 1 && failures_left-- > 0) return TempFail{"452 4.2.2 mailbox full"};
+        return Maildir(mail / std::to_string(rcpt)).deliver(message.id, rcpt, message.content);
+      },
+      fast_options());
+  scheduler.start();
+  scheduler.enqueue(commit(spool, {"a@example.org", "b@example.org"}));
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(list_dir(mail / "0" / "new").size(), 1u);
+  EXPECT_EQ(list_dir(mail / "1" / "new").size(), 1u);
+  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+}
+
+TEST(Scheduler, WaitingRetryKeepsMessageInSpool) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {TempFail{"451 4.3.0 later"}}}});
+  Scheduler::Options options = fast_options();
+  options.first_retry = 3600s;
+  options.max_retry = 3600s;
+  Scheduler scheduler(spool, delivery.fn(), options);
+  scheduler.start();
+  const std::string id = commit(spool, {"a@example.org"});
+  scheduler.enqueue(id);
+  ASSERT_TRUE(scheduler.wait_idle(10s));
+  EXPECT_EQ(delivery.calls(0), 1u);
+  EXPECT_EQ(scheduler.pending(), 1u);
+  EXPECT_EQ(list_dir(spool.dir() / "queue"), std::vector<std::string>{id});
+
+  // stop() must not wait for an hour-long retry timer.
+  const auto before = std::chrono::steady_clock::now();
+  scheduler.stop();
+  EXPECT_LT(std::chrono::steady_clock::now() - before, 5s);
+}
+
+TEST(Scheduler, PermFailRemovesTheMessage) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {PermFail{"550 5.1.1 no such mailbox"}}}, {1, {Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), fast_options());
+  scheduler.start();
+  scheduler.enqueue(commit(spool, {"gone@example.org", "b@example.org"}));
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 1u);
+  EXPECT_EQ(delivery.calls(1), 1u);
+  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+}
+
+TEST(Scheduler, ExpiredMessageIsDropped) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {TempFail{"451 4.3.0 forever"}}}});
+  Scheduler::Options options = fast_options();
+  options.lifetime = 0s;
+  Scheduler scheduler(spool, delivery.fn(), options);
+  scheduler.start();
+  const std::string id = commit(spool, {"a@example.org"});
+  std::this_thread::sleep_for(2ms);  // make sure the message is older than the lifetime
+  scheduler.enqueue(id);
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 1u);
+  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+}
+
+TEST(Scheduler, DuplicateEnqueueDeliversOnce) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), fast_options(4));
+  const std::string id = commit(spool, {"a@example.org"});
+  scheduler.enqueue(id);
+  scheduler.enqueue(id);  // e.g. recovery racing the commit path
+  scheduler.start();
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 1u);
+}
+
+TEST(Scheduler, MissingMessageIsForgotten) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), fast_options());
+  scheduler.start();
+  QuietLogs quiet;
+  scheduler.enqueue(queue::make_queue_id());
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 0u);
+}
+
+TEST(Scheduler, ManyMessagesManyWorkersThenStop) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {Delivered{}}}, {1, {TempFail{"451 4.3.0 once"}, Delivered{}}}});
+  auto scheduler = std::make_unique<Scheduler>(spool, delivery.fn(), fast_options(3));
+  scheduler->start();
+  for (int i = 0; i < 50; ++i) scheduler->enqueue(commit(spool, {"a@x", "b@x"}));
+  ASSERT_TRUE(drained(*scheduler));
+  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+  scheduler->stop();
+  scheduler.reset();  // the destructor after stop() must be harmless
+}
+
+TEST(Scheduler, DestructorStopsRunningWorkers) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {Delivered{}}}});
+  {
+    Scheduler scheduler(spool, delivery.fn(), fast_options(2));
+    scheduler.start();
+  }
+  SUCCEED();
+}
+
+}  // namespace
+}  // namespace sealpost::delivery
