@@ -7,6 +7,8 @@ cd "$(dirname "$0")/.."
 scripts/install-deps.sh test
 
 jobs=$(nproc)
+# Clones in other folders still hit the compiler cache.
+export CCACHE_BASEDIR="$PWD"
 step() { printf '\n=== %s\n' "$*"; }
 
 step "build (-Werror)"

@@ -46,10 +46,10 @@ int main(int argc, char** argv) {
       std::cerr << check_file << ": configuration OK\n";
       return 0;
     }
-    config::Config cfg =
-        config_file.empty()
-            ? config::embedded_default(fs::absolute(state_dir.empty() ? "sealpost-state" : state_dir))
-            : config::load_file(config_file);
+    config::Config cfg = config_file.empty()
+                             ? config::embedded_default(
+                                   fs::absolute(state_dir.empty() ? "sealpost-state" : state_dir))
+                             : config::load_file(config_file);
     if (!config_file.empty() && !state_dir.empty()) cfg.state_dir = fs::absolute(state_dir);
     if (list->parsed()) return cli::queue_list(cfg, json, std::cout);
     if (show->parsed()) return cli::queue_show(cfg, id, std::cout);

@@ -31,17 +31,19 @@ struct Listener {
 };
 
 struct Mailbox {
-  std::string address;              // local@domain, as configured
-  std::filesystem::path maildir;    // default: <state_dir>/mail/<address>
+  std::string address;            // local@domain, as configured
+  std::filesystem::path maildir;  // default: <state_dir>/mail/<address>
 };
 
 struct Limits {
   std::size_t max_message_size = 50 * 1024 * 1024;  // octets, advertised in SIZE
   std::size_t max_recipients = 100;
-  std::size_t max_bad_commands = 20;  // unknown/invalid commands before 421
+  std::size_t max_bad_commands = 20;           // unknown/invalid commands before 421
   std::chrono::seconds idle_timeout{300};      // RFC 5321 4.5.3.2.7: at least 5 minutes
   std::chrono::seconds session_timeout{3600};  // total session time
   std::chrono::seconds tls_handshake_timeout{10};
+  std::size_t max_connections = 4096;       // open sessions, all listeners together
+  std::size_t max_connections_per_ip = 64;  // open sessions from one client address
 };
 
 struct Config {

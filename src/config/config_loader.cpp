@@ -480,9 +480,10 @@ void Reader::read_mailboxes(const toml::node& node, Config& config) const {
 
 void Reader::read_limits(const toml::node& node, Limits& limits) const {
   const toml::table& t = as_table(node, "limits");
-  check_keys(t, "limits",
-             {"max_message_size", "max_recipients", "max_bad_commands", "idle_timeout",
-              "session_timeout", "tls_handshake_timeout"});
+  check_keys(
+      t, "limits",
+      {"max_message_size", "max_recipients", "max_bad_commands", "idle_timeout", "session_timeout",
+       "tls_handshake_timeout", "max_connections", "max_connections_per_ip"});
   // Upper bounds catch unit mistakes (milliseconds for seconds, bits for octets).
   auto size = [&](std::string_view key, std::size_t& out, std::int64_t max) {
     if (const toml::node* n = t.get(key)) {
@@ -500,6 +501,8 @@ void Reader::read_limits(const toml::node& node, Limits& limits) const {
   seconds("idle_timeout", limits.idle_timeout, 86400);
   seconds("session_timeout", limits.session_timeout, 7 * 86400);
   seconds("tls_handshake_timeout", limits.tls_handshake_timeout, 3600);
+  size("max_connections", limits.max_connections, 1000000);
+  size("max_connections_per_ip", limits.max_connections_per_ip, 1000000);
 }
 
 // TOML basic string (TOML 1.0 "String"): escape quotes, backslashes and control characters.
@@ -626,6 +629,8 @@ std::string to_toml(const Config& config) {
   out << "idle_timeout = " << limits.idle_timeout.count() << "\n";
   out << "session_timeout = " << limits.session_timeout.count() << "\n";
   out << "tls_handshake_timeout = " << limits.tls_handshake_timeout.count() << "\n";
+  out << "max_connections = " << limits.max_connections << "\n";
+  out << "max_connections_per_ip = " << limits.max_connections_per_ip << "\n";
   return out.str();
 }
 

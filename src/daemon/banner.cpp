@@ -4,8 +4,8 @@
 namespace sealpost::daemon {
 
 std::string dev_banner(const config::Config& c) {
-  std::string out = "\nsealpostd dev instance (embedded default; state in " +
-                    c.state_dir.string() + ")\n";
+  std::string out =
+      "\nsealpostd dev instance (embedded default; state in " + c.state_dir.string() + ")\n";
   std::string implicit_port;
   for (const auto& l : c.listeners) {
     const char* tls = l.tls == config::TlsMode::kImplicit ? "implicit TLS" : "STARTTLS    ";
@@ -18,7 +18,8 @@ std::string dev_banner(const config::Config& c) {
   std::string cert = c.pki.empty() || c.pki.front().certs.empty()
                          ? std::string("CERT")
                          : c.pki.front().certs.front().string();
-  std::string rcpt = c.mailboxes.empty() ? std::string("demo@localhost") : c.mailboxes.front().address;
+  std::string rcpt =
+      c.mailboxes.empty() ? std::string("demo@localhost") : c.mailboxes.front().address;
   std::string maildir = c.mailboxes.empty() ? std::string() : c.mailboxes.front().maildir.string();
   out += "  mailbox " + rcpt + " -> " + maildir + "/new/\n\n";
   out += "Send a test message over implicit TLS (RFC 8314):\n";

@@ -90,7 +90,7 @@ int run(config::Config cfg, bool embedded) {
 
   sigset_t signals = handled_signals();
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  net::Server server(std::move(contexts), cfg.threads);
+  net::Server server(std::move(contexts), cfg.threads, cfg.limits);
 
   auto recovered = spool.recover();
   scheduler.start();
@@ -126,6 +126,10 @@ int run(config::Config cfg, bool embedded) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // OpenSSL writes to the socket with plain write(2), so a peer that resets the connection
+  // (after the handshake, or before our close_notify) would raise SIGPIPE and kill the whole
+  // daemon. Ignored, the write fails with EPIPE and only that session ends.
+  ::signal(SIGPIPE, SIG_IGN);
   CLI::App app{"sealpostd - SMTPS mail server"};
   std::string config_file, check_file, state_dir;
   app.add_option("-c,--config", config_file, "configuration file (TOML); default: dev instance");
@@ -153,7 +157,8 @@ int main(int argc, char** argv) {
       if (!state_dir.empty()) cfg.state_dir = fs::absolute(state_dir);
     } else {
       embedded = true;
-      cfg = config::embedded_default(fs::absolute(state_dir.empty() ? "sealpost-state" : state_dir));
+      cfg =
+          config::embedded_default(fs::absolute(state_dir.empty() ? "sealpost-state" : state_dir));
     }
   } catch (const config::ConfigError& e) {
     std::cerr << "sealpostd: " << e.what() << "\n";

@@ -38,8 +38,10 @@ std::string peer_of(const asio::ip::tcp::socket& socket) {
 
 }  // namespace
 
-Connection::Connection(asio::ip::tcp::socket socket, const ListenerContext& context)
+Connection::Connection(asio::ip::tcp::socket socket, const ListenerContext& context,
+                       ConnectionLimiter::Slot slot)
     : context_(context),
+      slot_(std::move(slot)),
       transport_(std::move(socket)),
       peer_(peer_of(transport_.socket())),
       timer_(transport_.socket().get_executor()),
@@ -100,8 +102,7 @@ void Connection::log_session_events() {
 asio::awaitable<bool> Connection::flush() {
   std::string out = session_.take_output();
   if (out.empty()) co_return true;
-  arm(session_.action() == smtp::Action::kClose ? kFinalWriteTimeout
-                                                : context_.limits.idle_timeout,
+  arm(session_.action() == smtp::Action::kClose ? kFinalWriteTimeout : context_.limits.idle_timeout,
       Interrupt::kIdle);
   auto ec = co_await transport_.write_all(out);
   if (ec) spdlog::info("{} write failed: {}", tag(), ec.message());
@@ -125,8 +126,8 @@ asio::awaitable<bool> Connection::handshake() {
   tls::SessionInfo info = tls::describe(transport_.ssl());
   spdlog::info("{} TLS established: {} {} ({} bits) sni={}", tag(), info.version, info.cipher,
                info.bits, info.server_name.empty() ? "-" : info.server_name);
-  session_.on_tls_started(smtp::TlsFacts{true, info.version, info.cipher, info.bits,
-                                         info.server_name});
+  session_.on_tls_started(
+      smtp::TlsFacts{true, info.version, info.cipher, info.bits, info.server_name});
   co_return true;
 }
 
@@ -197,10 +198,16 @@ asio::awaitable<void> Connection::run() {
   closed_ = true;
   timer_.cancel();
   transport_.close();
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - start)
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                  start)
                 .count();
-  spdlog::info("{} disconnect messages={} duration={}ms", tag(), messages_, ms);
+  std::string tls = "none";
+  if (transport_.tls_active() && SSL_is_init_finished(transport_.ssl())) {
+    tls::SessionInfo info = tls::describe(transport_.ssl());
+    tls = info.version + " " + info.cipher +
+          " sni=" + (info.server_name.empty() ? "-" : info.server_name);
+  }
+  spdlog::info("{} disconnect tls={} messages={} duration={}ms", tag(), tls, messages_, ms);
 }
 
 }  // namespace sealpost::net

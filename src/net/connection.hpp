@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "net/connection_limiter.hpp"
 #include "net/enqueuer.hpp"
 #include "net/transport.hpp"
 #include "smtp/server_session.hpp"
@@ -31,7 +32,8 @@ struct ListenerContext {
 
 class Connection : public std::enable_shared_from_this<Connection> {
  public:
-  Connection(asio::ip::tcp::socket socket, const ListenerContext& context);
+  Connection(asio::ip::tcp::socket socket, const ListenerContext& context,
+             ConnectionLimiter::Slot slot);
 
   asio::awaitable<void> run();
   // Ends the session politely (421 when idle; after the current message otherwise).
@@ -51,6 +53,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   std::string tag() const;
 
   const ListenerContext& context_;
+  ConnectionLimiter::Slot slot_;
   Transport transport_;
   std::string peer_;
   asio::steady_timer timer_;

@@ -6,9 +6,9 @@
 #include <sys/socket.h>
 
 #include <asio/co_spawn.hpp>
-#include <asio/ip/v6_only.hpp>
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/ip/v6_only.hpp>
 #include <asio/post.hpp>
 #include <asio/steady_timer.hpp>
 #include <asio/use_awaitable.hpp>
@@ -36,16 +36,18 @@ asio::ip::tcp::acceptor bind_listener(asio::io_context& io, const config::Listen
   if (!ec) acceptor.bind(ep, ec);
   if (!ec) acceptor.listen(asio::socket_base::max_listen_connections, ec);
   if (ec) {
-    throw std::system_error(ec, "cannot listen on " + l.address + " port " +
-                                    std::to_string(l.port));
+    throw std::system_error(ec,
+                            "cannot listen on " + l.address + " port " + std::to_string(l.port));
   }
   return acceptor;
 }
 
 }  // namespace
 
-Server::Server(std::vector<ListenerContext> listeners, unsigned threads)
-    : listeners_(std::move(listeners)) {
+Server::Server(std::vector<ListenerContext> listeners, unsigned threads,
+               const config::Limits& limits)
+    : listeners_(std::move(listeners)),
+      limiter_(limits.max_connections, limits.max_connections_per_ip) {
   if (threads == 0) threads = std::max(1u, std::thread::hardware_concurrency());
   for (unsigned i = 0; i < threads; ++i) {
     auto loop = std::make_unique<Loop>();
@@ -89,7 +91,24 @@ asio::awaitable<void> Server::accept_loop(Loop& loop, asio::ip::tcp::acceptor& a
       co_await pause.async_wait(kAwait);
       continue;
     }
-    auto connection = std::make_shared<Connection>(std::move(socket), context);
+    std::error_code peer_ec;
+    auto peer = socket.remote_endpoint(peer_ec);
+    std::string why;
+    auto slot = peer_ec ? std::nullopt : limiter_.acquire(peer.address(), &why);
+    if (!slot) {
+      if (!peer_ec) {
+        spdlog::warn("[{}]:{} refused: {}", peer.address().to_string(), context.listener.port, why);
+        if (context.listener.tls != config::TlsMode::kImplicit) {
+          // One best-effort write; a full socket buffer just means no reply.
+          static constexpr char kBusy[] = "421 4.7.0 Too many connections, try again later\r\n";
+          ::send(socket.native_handle(), kBusy, sizeof kBusy - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+        }
+      }
+      std::error_code ignored;
+      socket.close(ignored);
+      continue;
+    }
+    auto connection = std::make_shared<Connection>(std::move(socket), context, std::move(*slot));
     loop.connections.insert(connection);
     asio::co_spawn(
         loop.io,
@@ -123,7 +142,8 @@ void Server::shutdown(std::chrono::seconds grace) {
     while (!loop->io.stopped() && std::chrono::steady_clock::now() < until) {
       std::promise<std::size_t> count;
       auto f = count.get_future();
-      asio::post(loop->io, [raw = loop.get(), &count] { count.set_value(raw->connections.size()); });
+      asio::post(loop->io,
+                 [raw = loop.get(), &count] { count.set_value(raw->connections.size()); });
       if (f.wait_for(std::chrono::seconds(1)) == std::future_status::ready && f.get() == 0) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }

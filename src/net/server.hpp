@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "net/connection.hpp"
+#include "net/connection_limiter.hpp"
 
 namespace sealpost::net {
 
@@ -20,7 +21,7 @@ class Server {
  public:
   // Binds every listener on every loop; throws std::system_error naming the address on
   // failure (port in use, no permission).
-  Server(std::vector<ListenerContext> listeners, unsigned threads);
+  Server(std::vector<ListenerContext> listeners, unsigned threads, const config::Limits& limits);
   ~Server();
 
   void start();  // starts the loop threads
@@ -40,6 +41,7 @@ class Server {
                                     const ListenerContext& context);
 
   std::vector<ListenerContext> listeners_;
+  ConnectionLimiter limiter_;
   std::vector<std::unique_ptr<Loop>> loops_;
   bool stopped_ = false;
 };

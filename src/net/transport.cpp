@@ -6,8 +6,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <asio/use_awaitable.hpp>
 #include <asio/experimental/as_tuple.hpp>
+#include <asio/use_awaitable.hpp>
 
 namespace sealpost::net {
 
@@ -37,13 +37,13 @@ Transport::~Transport() {
   if (ssl_) SSL_free(ssl_);
 }
 
-asio::awaitable<std::pair<std::error_code, std::size_t>> Transport::read_some(
-    std::span<char> buf) {
+asio::awaitable<std::pair<std::error_code, std::size_t>> Transport::read_some(std::span<char> buf) {
   for (;;) {
     if (ssl_) {
       std::size_t n = 0;
       ERR_clear_error();
-      if (SSL_read_ex(ssl_, buf.data(), buf.size(), &n) == 1) co_return std::pair{std::error_code{}, n};
+      if (SSL_read_ex(ssl_, buf.data(), buf.size(), &n) == 1)
+        co_return std::pair{std::error_code{}, n};
       int err = SSL_get_error(ssl_, 0);
       if (err == SSL_ERROR_ZERO_RETURN) co_return std::pair{std::error_code{}, std::size_t{0}};
       if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
@@ -114,8 +114,8 @@ asio::awaitable<std::error_code> Transport::accept_tls(SSL_CTX* ctx, std::string
                                                                   : openssl_error_text();
       co_return std::make_error_code(std::errc::protocol_error);
     }
-    auto wait = err == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read
-                                           : asio::socket_base::wait_write;
+    auto wait =
+        err == SSL_ERROR_WANT_READ ? asio::socket_base::wait_read : asio::socket_base::wait_write;
     auto [ec] = co_await socket_.async_wait(wait, kAwait);
     if (ec) {
       *detail = ec == asio::error::operation_aborted ? "handshake timeout" : ec.message();

@@ -143,6 +143,8 @@ bool is_valid_domain(std::string_view domain) {
 bool is_valid_address_literal(std::string_view literal) {
   if (literal.size() < 3 || literal.front() != '[' || literal.back() != ']') return false;
   std::string inner(literal.substr(1, literal.size() - 2));
+  // inet_pton reads a C string: an embedded NUL would hide whatever follows it.
+  if (inner.find('\0') != std::string::npos) return false;
   unsigned char buf[16];
   if (inner.rfind("IPv6:", 0) == 0) return inet_pton(AF_INET6, inner.c_str() + 5, buf) == 1;
   // Only IPv4 and IPv6 literals: RFC 5321 §4.1.3 General-address-literal has no registered tags.

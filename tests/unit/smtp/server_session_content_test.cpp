@@ -221,7 +221,7 @@ TEST(ServerSessionBdat, SeveralChunks) {
   Harness h;
   begin(h);
   expect_exact(h, "BDAT 7\r\nSubject", "250 2.0.0 Chunk accepted\r\n");
-  expect(h, "bdat 6\r\n: x\r\n\r\n", "250 2.0.0 Chunk accepted");
+  expect(h, "bdat 7\r\n: x\r\n\r\n", "250 2.0.0 Chunk accepted");
   expect(h, "BDAT 6 last\r\nbody\r\n", "250 2.0.0 Ok: queued as Q1");
   ASSERT_EQ(h.queued.size(), 1u);
   EXPECT_EQ(h.queued[0].body, "Subject: x\r\n\r\nbody\r\n");
