@@ -11,6 +11,9 @@ jobs=$(nproc)
 export CCACHE_BASEDIR="$PWD"
 step() { printf '\n=== %s\n' "$*"; }
 
+step "clang-format"
+git ls-files -- '*.cpp' '*.hpp' | xargs clang-format --dry-run --Werror
+
 step "build (-Werror)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSEALPOST_WERROR=ON >/dev/null
 cmake --build build -j "$jobs"
