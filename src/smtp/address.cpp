@@ -10,9 +10,9 @@ namespace sealpost::smtp {
 
 namespace {
 
-constexpr std::size_t kMaxLocalPart = 64;   // RFC 5321 §4.5.3.1.1
-constexpr std::size_t kMaxDomain = 255;     // RFC 5321 §4.5.3.1.2
-constexpr std::size_t kMaxPath = 256;       // RFC 5321 §4.5.3.1.3, including the brackets
+constexpr std::size_t kMaxLocalPart = 64;  // RFC 5321 §4.5.3.1.1
+constexpr std::size_t kMaxDomain = 255;    // RFC 5321 §4.5.3.1.2
+constexpr std::size_t kMaxPath = 256;      // RFC 5321 §4.5.3.1.3, including the brackets
 
 bool is_alpha(unsigned char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
 bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
@@ -21,9 +21,25 @@ bool is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 bool is_atext(unsigned char c) {
   if (is_alpha(c) || is_digit(c) || c >= 0x80) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
-    case '-': case '/': case '=': case '?': case '^': case '_': case '`': case '{':
-    case '|': case '}': case '~':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '/':
+    case '=':
+    case '?':
+    case '^':
+    case '_':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
+    case '~':
       return true;
     default:
       return false;
@@ -235,9 +251,8 @@ ParsedPath parse_path(std::string_view in, PathOptions options) {
   }
   if (inner[local_len] != '@') return result;
   std::string_view domain = inner.substr(local_len + 1);
-  bool domain_ok = !domain.empty() && domain.front() == '['
-                       ? is_valid_address_literal(domain)
-                       : is_valid_domain(domain);
+  bool domain_ok = !domain.empty() && domain.front() == '[' ? is_valid_address_literal(domain)
+                                                            : is_valid_domain(domain);
   if (!domain_ok) return result;
   result.mailbox.local_part = std::string(local);
   result.mailbox.domain = std::string(domain);

@@ -23,7 +23,7 @@ struct ParsedPath {
   PathError error = PathError::kNone;
   bool null_path = false;  // "<>"
   Mailbox mailbox;
-  std::string_view rest;   // what follows '>' (ESMTP parameters), leading spaces kept
+  std::string_view rest;  // what follows '>' (ESMTP parameters), leading spaces kept
   bool ok() const { return error == PathError::kNone; }
 };
 

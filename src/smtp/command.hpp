@@ -11,8 +11,21 @@
 namespace sealpost::smtp {
 
 enum class Verb {
-  kEhlo, kHelo, kMail, kRcpt, kData, kBdat, kRset, kNoop, kQuit, kVrfy, kExpn, kHelp,
-  kStartTls, kAuth, kUnknown
+  kEhlo,
+  kHelo,
+  kMail,
+  kRcpt,
+  kData,
+  kBdat,
+  kRset,
+  kNoop,
+  kQuit,
+  kVrfy,
+  kExpn,
+  kHelp,
+  kStartTls,
+  kAuth,
+  kUnknown
 };
 
 struct Command {

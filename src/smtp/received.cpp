@@ -35,8 +35,8 @@ std::string received_header(const Transaction& txn, std::string_view hostname,
     h += "\t(using " + txn.tls.version + " with cipher " + txn.tls.cipher + " (" +
          std::to_string(txn.tls.bits) + " bits))\r\n";
   }
-  h += "\tby " + std::string(hostname) + " (Sealpost) with " + with + " id " +
-       std::string(queue_id);
+  h +=
+      "\tby " + std::string(hostname) + " (Sealpost) with " + with + " id " + std::string(queue_id);
   // Name the recipient only when there is one: listing many would disclose Bcc recipients.
   // A folded line must start with WSP (RFC 5322 §2.2.3), so "; date" never begins one.
   if (txn.recipients.size() == 1) h += "\r\n\tfor <" + txn.recipients.front() + ">";

@@ -23,7 +23,7 @@ namespace sealpost::smtp {
 
 namespace {
 
-constexpr std::size_t kMaxCommandLine = 512;   // RFC 5321 §4.5.3.1.4, including CRLF
+constexpr std::size_t kMaxCommandLine = 512;  // RFC 5321 §4.5.3.1.4, including CRLF
 // MAIL/RCPT with ESMTP parameters and UTF-8 addresses may be longer (RFC 5321 §4.5.3.1.4
 // "extensions may increase this limit"; RFC 6531 §3.3 addresses up to 256 octets of UTF-8).
 constexpr std::size_t kMaxExtendedLine = 4096;
@@ -56,11 +56,11 @@ constexpr struct {
   bool allowed_before_tls;
   bool needs_helo;
 } kCommandTable[] = {
-    {Verb::kEhlo, true, false},  {Verb::kHelo, true, false},     {Verb::kStartTls, true, false},
-    {Verb::kNoop, true, false},  {Verb::kRset, true, false},     {Verb::kQuit, true, false},
-    {Verb::kHelp, true, false},  {Verb::kVrfy, false, false},    {Verb::kExpn, false, false},
-    {Verb::kMail, false, true},  {Verb::kRcpt, false, true},     {Verb::kData, false, true},
-    {Verb::kBdat, false, true},  {Verb::kAuth, false, true},
+    {Verb::kEhlo, true, false}, {Verb::kHelo, true, false},  {Verb::kStartTls, true, false},
+    {Verb::kNoop, true, false}, {Verb::kRset, true, false},  {Verb::kQuit, true, false},
+    {Verb::kHelp, true, false}, {Verb::kVrfy, false, false}, {Verb::kExpn, false, false},
+    {Verb::kMail, false, true}, {Verb::kRcpt, false, true},  {Verb::kData, false, true},
+    {Verb::kBdat, false, true}, {Verb::kAuth, false, true},
 };
 }  // namespace
 
@@ -71,9 +71,7 @@ ServerSession::ServerSession(SessionSettings settings, const RecipientPolicy& po
       peer_address_(std::move(peer_address)),
       tls_(std::move(tls)) {}
 
-void ServerSession::greet() {
-  send(Reply{220, "", {settings_.hostname + " ESMTP Sealpost"}});
-}
+void ServerSession::greet() { send(Reply{220, "", {settings_.hostname + " ESMTP Sealpost"}}); }
 
 std::string ServerSession::take_output() { return std::exchange(out_, {}); }
 std::vector<std::string> ServerSession::take_log() { return std::exchange(log_, {}); }
@@ -199,29 +197,40 @@ void ServerSession::handle_line(std::string_view line) {
   }
   std::string_view arg = cmd.argument;
   switch (cmd.verb) {
-    case Verb::kEhlo: return handle_ehlo(arg, true);
-    case Verb::kHelo: return handle_ehlo(arg, false);
-    case Verb::kMail: return handle_mail(arg);
-    case Verb::kRcpt: return handle_rcpt(arg);
-    case Verb::kData: return handle_data(arg);
-    case Verb::kBdat: return handle_bdat(arg);
-    case Verb::kStartTls: return handle_starttls(arg);
+    case Verb::kEhlo:
+      return handle_ehlo(arg, true);
+    case Verb::kHelo:
+      return handle_ehlo(arg, false);
+    case Verb::kMail:
+      return handle_mail(arg);
+    case Verb::kRcpt:
+      return handle_rcpt(arg);
+    case Verb::kData:
+      return handle_data(arg);
+    case Verb::kBdat:
+      return handle_bdat(arg);
+    case Verb::kStartTls:
+      return handle_starttls(arg);
     case Verb::kRset:
       if (cmd.has_argument) return error_reply(501, "5.5.4", "Syntax: RSET");
       reset_transaction();
       return reply(250, "2.0.0", "Ok");
-    case Verb::kNoop: return reply(250, "2.0.0", "Ok");
+    case Verb::kNoop:
+      return reply(250, "2.0.0", "Ok");
     case Verb::kQuit:
       return close_with(221, "2.0.0", "Bye");
     case Verb::kVrfy:
       if (arg.empty()) return error_reply(501, "5.5.4", "Syntax: VRFY <address>");
       // RFC 5321 §3.5.3: 252 when we will not verify (address harvesting defence).
       return reply(252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
-    case Verb::kExpn: return error_reply(502, "5.5.1", "EXPN not implemented");
+    case Verb::kExpn:
+      return error_reply(502, "5.5.1", "EXPN not implemented");
     case Verb::kHelp:
       return reply(214, "2.0.0", "See https://www.rfc-editor.org/rfc/rfc5321 and sealpostd(8)");
-    case Verb::kAuth: return error_reply(502, "5.5.1", "AUTH not available");
-    case Verb::kUnknown: break;
+    case Verb::kAuth:
+      return error_reply(502, "5.5.1", "AUTH not available");
+    case Verb::kUnknown:
+      break;
   }
 }
 

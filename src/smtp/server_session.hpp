@@ -29,8 +29,8 @@ struct SessionSettings {
 
 struct TlsFacts {
   bool active = false;
-  std::string version;      // "TLSv1.3"
-  std::string cipher;       // "TLS_AES_256_GCM_SHA384"
+  std::string version;  // "TLSv1.3"
+  std::string cipher;   // "TLS_AES_256_GCM_SHA384"
   int bits = 0;
   std::string server_name;  // SNI
 };
@@ -49,7 +49,7 @@ struct Transaction {
   std::vector<std::string> recipients;
   bool smtputf8 = false;
   bool body_8bit = false;
-  std::string body;          // content as received, CRLF line ends, dot-stuffing removed
+  std::string body;  // content as received, CRLF line ends, dot-stuffing removed
   // Trace facts for the Received header.
   std::string helo;
   bool esmtp = false;
@@ -73,9 +73,9 @@ class ServerSession {
   void receive(std::string_view bytes);  // call only while action() == kNone
 
   Action action() const { return action_; }
-  std::string take_output();              // reply bytes to send, in order
-  std::vector<std::string> take_log();    // protocol events worth a log line
-  Transaction take_transaction();         // valid once, when action() == kEnqueue
+  std::string take_output();            // reply bytes to send, in order
+  std::vector<std::string> take_log();  // protocol events worth a log line
+  Transaction take_transaction();       // valid once, when action() == kEnqueue
   bool tls_active() const { return tls_.active; }
   bool in_transaction() const { return in_transaction_; }
   // Input buffered but not yet processed (a flood guard for the driver).
@@ -138,9 +138,9 @@ class ServerSession {
   std::unique_ptr<DotReader> dot_reader_;
   std::size_t bdat_remaining_ = 0;
   bool bdat_last_ = false;
-  bool bdat_active_ = false;          // at least one BDAT chunk accepted in this transaction
-  std::optional<Reply> bdat_error_;   // the chunk being read is rejected with this reply
-  bool bdat_aborted_ = false;         // a chunk failed: discard the rest until RSET/MAIL
+  bool bdat_active_ = false;         // at least one BDAT chunk accepted in this transaction
+  std::optional<Reply> bdat_error_;  // the chunk being read is rejected with this reply
+  bool bdat_aborted_ = false;        // a chunk failed: discard the rest until RSET/MAIL
 };
 
 }  // namespace sealpost::smtp

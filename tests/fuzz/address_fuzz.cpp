@@ -39,8 +39,8 @@ void check_path(std::string_view in, PathOptions options) {
   const Mailbox& m = p.mailbox;
   if (m.local_part.empty() || m.local_part.size() > 64) fail("local part length", in);
   if (m.domain.size() > 255) fail("domain length", in);
-  if (m.domain.empty() && !(options.allow_postmaster && is_ascii_case_equal(m.local_part,
-                                                                            "postmaster")))
+  if (m.domain.empty() &&
+      !(options.allow_postmaster && is_ascii_case_equal(m.local_part, "postmaster")))
     fail("domainless mailbox", in);
   if (!is_valid_utf8(m.local_part) || !is_valid_utf8(m.domain)) fail("invalid UTF-8", in);
   bool high = false;

@@ -10,7 +10,7 @@ cd "$root"
 seconds=${FUZZ_SECONDS:-30}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 fuzzers=("$@")
-[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(session_fuzz address_fuzz)
+[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(session_fuzz address_fuzz sasl_fuzz)
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja -DSEALPOST_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -18,7 +18,7 @@ cmake --build "$build" --target "${fuzzers[@]}"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-artifacts="$root/$build/artifacts"
+artifacts="$(cd "$build" && pwd)/artifacts"
 mkdir -p "$artifacts"
 status=0
 for fuzzer in "${fuzzers[@]}"; do

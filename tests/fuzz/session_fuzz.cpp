@@ -116,8 +116,8 @@ std::string run(std::uint8_t flags, std::string_view input,
           if (t.recipients.empty()) fail("enqueue without recipients");
           if (t.recipients.size() > settings.max_recipients) fail("too many recipients queued");
           if (t.body.size() > settings.max_message_size) fail("oversized body queued");
-          transcript += "{queued from=" + t.reverse_path + " rcpts=" +
-                        std::to_string(t.recipients.size()) +
+          transcript += "{queued from=" + t.reverse_path +
+                        " rcpts=" + std::to_string(t.recipients.size()) +
                         " body=" + std::to_string(std::hash<std::string>{}(t.body)) + "}";
           ++enqueues;
           if ((flags & kFailEvenEnqueues) && enqueues % 2 == 0)
@@ -188,11 +188,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   std::string bytes = run(flags, input, [](std::size_t) { return std::size_t{1}; });
 
   if (before_starttls(whole) != before_starttls(pieces))
-    fail("whole and chunked runs differ", std::string(before_starttls(whole)) + "\n----\n" +
-                                              std::string(before_starttls(pieces)));
+    fail("whole and chunked runs differ",
+         std::string(before_starttls(whole)) + "\n----\n" + std::string(before_starttls(pieces)));
   if (before_starttls(whole) != before_starttls(bytes))
-    fail("whole and byte-by-byte runs differ", std::string(before_starttls(whole)) +
-                                                   "\n----\n" +
-                                                   std::string(before_starttls(bytes)));
+    fail("whole and byte-by-byte runs differ",
+         std::string(before_starttls(whole)) + "\n----\n" + std::string(before_starttls(bytes)));
   return 0;
 }

@@ -57,12 +57,39 @@ TEST(ParsePath, Postmaster) {
 }
 
 TEST(ParsePath, SyntaxErrors) {
-  for (std::string bad :
-       {""s, "a@b"s, "<"s, "<a@b"s, " <a@b>"s, "<@>"s, "<a@>"s, "<@b>"s, "<a>"s, "<a@b@c>"s,
-        "<.a@b>"s, "<a.@b>"s, "<a..b@c>"s, "<a b@c>"s, "<a@b..c>"s, "<a@.b>"s, "<a@b.>"s,
-        "<a@-b>"s, "<a@b->"s, "<a@b_c>"s, "<a@[1.2.3]>"s, "<a@[]>"s, "<a@[IPv6:1.2.3.4]>"s,
-        "<a@[tag:x]>"s, "<a(b)@c>"s, "<a,b@c>"s, "<\"a\"b@c>"s, "<\"a@c>"s, "<a\x01@b>"s,
-        "<@a:>"s, "<@a>"s, "<@a,b:c@d>"s, "<@-a:c@d>"s}) {
+  for (std::string bad : {""s,
+                          "a@b"s,
+                          "<"s,
+                          "<a@b"s,
+                          " <a@b>"s,
+                          "<@>"s,
+                          "<a@>"s,
+                          "<@b>"s,
+                          "<a>"s,
+                          "<a@b@c>"s,
+                          "<.a@b>"s,
+                          "<a.@b>"s,
+                          "<a..b@c>"s,
+                          "<a b@c>"s,
+                          "<a@b..c>"s,
+                          "<a@.b>"s,
+                          "<a@b.>"s,
+                          "<a@-b>"s,
+                          "<a@b->"s,
+                          "<a@b_c>"s,
+                          "<a@[1.2.3]>"s,
+                          "<a@[]>"s,
+                          "<a@[IPv6:1.2.3.4]>"s,
+                          "<a@[tag:x]>"s,
+                          "<a(b)@c>"s,
+                          "<a,b@c>"s,
+                          "<\"a\"b@c>"s,
+                          "<\"a@c>"s,
+                          "<a\x01@b>"s,
+                          "<@a:>"s,
+                          "<@a>"s,
+                          "<@a,b:c@d>"s,
+                          "<@-a:c@d>"s}) {
     EXPECT_EQ(error_of(bad, kReverse), PathError::kSyntax) << bad;
   }
 }
@@ -100,9 +127,13 @@ TEST(ParsePath, AddressLiterals) {
 }
 
 TEST(ParsePath, Utf8) {
-  ParsedPath p = ok_path("<j\xc3\xb8rn@b\xc3\xbc" "cher.example>");
+  ParsedPath p = ok_path(
+      "<j\xc3\xb8rn@b\xc3\xbc"
+      "cher.example>");
   EXPECT_TRUE(p.mailbox.non_ascii);
-  EXPECT_TRUE(ok_path("<ascii@b\xc3\xbc" "cher.example>").mailbox.non_ascii);
+  EXPECT_TRUE(ok_path("<ascii@b\xc3\xbc"
+                      "cher.example>")
+                  .mailbox.non_ascii);
   EXPECT_TRUE(ok_path("<\"j\xc3\xb8rn x\"@example.org>").mailbox.non_ascii);
   EXPECT_EQ(error_of("<j\xc3@example.org>"), PathError::kSyntax);
   EXPECT_EQ(error_of("<a@\xed\xa0\x80.example>"), PathError::kSyntax);  // surrogate
@@ -141,7 +172,9 @@ TEST(IsValidDomain, Labels) {
   std::string long_name;
   while (long_name.size() < 256) long_name += "abcdefg.";
   EXPECT_FALSE(is_valid_domain(long_name.substr(0, 256)));
-  EXPECT_TRUE(is_valid_domain("b\xc3\xbc" "cher.example"));
+  EXPECT_TRUE(
+      is_valid_domain("b\xc3\xbc"
+                      "cher.example"));
 }
 
 TEST(IsValidAddressLiteral, Forms) {
@@ -155,27 +188,29 @@ TEST(IsValidAddressLiteral, Forms) {
   EXPECT_FALSE(is_valid_address_literal("[ 1.2.3.4]"));
   EXPECT_FALSE(is_valid_address_literal("[1.2.3.4\0]"s));
   // Regression (found by address_fuzz): a NUL used to cut the text inet_pton saw.
-  EXPECT_FALSE(is_valid_address_literal("[IPv6:2001:db8::\0\0" "1]"s));
+  EXPECT_FALSE(
+      is_valid_address_literal("[IPv6:2001:db8::\0\0"
+                               "1]"s));
   EXPECT_FALSE(is_valid_address_literal("[IPv6:::1\0junk]"s));
 }
 
 TEST(IsValidUtf8, Sequences) {
   EXPECT_TRUE(is_valid_utf8(""));
   EXPECT_TRUE(is_valid_utf8("plain"));
-  EXPECT_TRUE(is_valid_utf8("\xc3\xa9"));                  // U+00E9
-  EXPECT_TRUE(is_valid_utf8("\xe2\x82\xac"));              // U+20AC
-  EXPECT_TRUE(is_valid_utf8("\xf0\x9f\x98\x80"));          // U+1F600
-  EXPECT_TRUE(is_valid_utf8("\xf4\x8f\xbf\xbf"));          // U+10FFFF
-  EXPECT_FALSE(is_valid_utf8("\x80"));                     // stray continuation
-  EXPECT_FALSE(is_valid_utf8("\xc3"));                     // truncated
-  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));                 // truncated
-  EXPECT_FALSE(is_valid_utf8("\xc3x"));                    // bad continuation
-  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));                 // overlong
-  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));             // overlong
-  EXPECT_FALSE(is_valid_utf8("\xf0\x80\x80\xaf"));         // overlong
-  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));             // surrogate
-  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));         // > U+10FFFF
-  EXPECT_FALSE(is_valid_utf8("\xf8\x88\x80\x80\x80"));     // 5-byte form
+  EXPECT_TRUE(is_valid_utf8("\xc3\xa9"));               // U+00E9
+  EXPECT_TRUE(is_valid_utf8("\xe2\x82\xac"));           // U+20AC
+  EXPECT_TRUE(is_valid_utf8("\xf0\x9f\x98\x80"));       // U+1F600
+  EXPECT_TRUE(is_valid_utf8("\xf4\x8f\xbf\xbf"));       // U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\x80"));                  // stray continuation
+  EXPECT_FALSE(is_valid_utf8("\xc3"));                  // truncated
+  EXPECT_FALSE(is_valid_utf8("\xe2\x82"));              // truncated
+  EXPECT_FALSE(is_valid_utf8("\xc3x"));                 // bad continuation
+  EXPECT_FALSE(is_valid_utf8("\xc0\xaf"));              // overlong
+  EXPECT_FALSE(is_valid_utf8("\xe0\x80\xaf"));          // overlong
+  EXPECT_FALSE(is_valid_utf8("\xf0\x80\x80\xaf"));      // overlong
+  EXPECT_FALSE(is_valid_utf8("\xed\xa0\x80"));          // surrogate
+  EXPECT_FALSE(is_valid_utf8("\xf4\x90\x80\x80"));      // > U+10FFFF
+  EXPECT_FALSE(is_valid_utf8("\xf8\x88\x80\x80\x80"));  // 5-byte form
   EXPECT_FALSE(is_valid_utf8("\xff"));
 }
 

@@ -13,10 +13,10 @@ TEST(ParseCommand, AllVerbsCaseInsensitive) {
   struct {
     const char* word;
     Verb verb;
-  } cases[] = {{"EHLO", Verb::kEhlo}, {"helo", Verb::kHelo}, {"Mail", Verb::kMail},
-               {"rcpt", Verb::kRcpt}, {"DATA", Verb::kData}, {"bdat", Verb::kBdat},
-               {"RSET", Verb::kRset}, {"noop", Verb::kNoop}, {"QUIT", Verb::kQuit},
-               {"vrfy", Verb::kVrfy}, {"EXPN", Verb::kExpn}, {"help", Verb::kHelp},
+  } cases[] = {{"EHLO", Verb::kEhlo},         {"helo", Verb::kHelo}, {"Mail", Verb::kMail},
+               {"rcpt", Verb::kRcpt},         {"DATA", Verb::kData}, {"bdat", Verb::kBdat},
+               {"RSET", Verb::kRset},         {"noop", Verb::kNoop}, {"QUIT", Verb::kQuit},
+               {"vrfy", Verb::kVrfy},         {"EXPN", Verb::kExpn}, {"help", Verb::kHelp},
                {"StartTLS", Verb::kStartTls}, {"AUTH", Verb::kAuth}};
   for (const auto& c : cases) EXPECT_EQ(parse_command(c.word).verb, c.verb) << c.word;
 }

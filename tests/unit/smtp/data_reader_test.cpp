@@ -75,9 +75,9 @@ TEST(DotReader, IncompleteInputIsNotDone) {
 }
 
 TEST(DotReader, LookAlikesDoNotTerminate) {
-  for (std::string wire : {"a\n.\n"s, "a\n.\r\n"s, "a\r.\r\n"s, "a\r\n.\rx"s, "a\r.\n"s,
-                           "a\n\n.\r\n"s, "a\r\n\x00.\r\n"s, "a\r\n.\x00\r\n"s,
-                           "a\r\r\n.\r\r\n"s, "a\r\n. \r\n"s, "a\r\n.\n"s}) {
+  for (std::string wire :
+       {"a\n.\n"s, "a\n.\r\n"s, "a\r.\r\n"s, "a\r\n.\rx"s, "a\r.\n"s, "a\n\n.\r\n"s,
+        "a\r\n\x00.\r\n"s, "a\r\n.\x00\r\n"s, "a\r\r\n.\r\r\n"s, "a\r\n. \r\n"s, "a\r\n.\n"s}) {
     Framed f = frame(wire);
     EXPECT_FALSE(f.done) << wire.size();
   }

@@ -78,7 +78,8 @@ TEST(ServerSessionData, EightBitAndUtf8ContentKeptVerbatim) {
   Harness h;
   begin(h);
   std::string body =
-      "Subject: =?utf-8?q?x?=\r\n\r\nGr\xc3\xbc\xc3\x9f" "e \xe4\xbd\xa0\xe5\xa5\xbd\r\n"
+      "Subject: =?utf-8?q?x?=\r\n\r\nGr\xc3\xbc\xc3\x9f"
+      "e \xe4\xbd\xa0\xe5\xa5\xbd\r\n"
       "latin-1 \xe9\xe8\r\n\xff\xfe\x80\r\n";
   expect(h, "DATA\r\n", "354");
   expect(h, body + ".\r\n", "250 2.0.0");
@@ -94,9 +95,8 @@ TEST(ServerSessionData, SameResultAtEveryByteBoundary) {
   const std::string body = "Subject: split\r\n\r\n.stuffed\r\n.\r\n\r\nx\r\n8bit \xc3\xa9\r\n";
   Harness whole;
   const std::string expected = whole.send(input);
-  expect_output(expected,
-                {"250-mx.test", "250 2.1.0", "250 2.1.5", "354", "250 2.0.0 Ok: queued as Q1",
-                 "250 2.0.0 Ok"});
+  expect_output(expected, {"250-mx.test", "250 2.1.0", "250 2.1.5", "354",
+                           "250 2.0.0 Ok: queued as Q1", "250 2.0.0 Ok"});
   ASSERT_EQ(whole.queued.size(), 1u);
   ASSERT_EQ(whole.queued[0].body, body);
 
@@ -183,9 +183,14 @@ TEST(ServerSessionData, NulAndControlBytesAreContent) {
   Harness h;
   begin(h);
   expect(h, "DATA\r\n", "354");
-  expect(h, "a\x00" "b\x01\x7f\r\n.\r\n"s, "250 2.0.0");
+  expect(h,
+         "a\x00"
+         "b\x01\x7f\r\n.\r\n"s,
+         "250 2.0.0");
   ASSERT_EQ(h.queued.size(), 1u);
-  EXPECT_EQ(h.queued[0].body, "a\x00" "b\x01\x7f\r\n"s);
+  EXPECT_EQ(h.queued[0].body,
+            "a\x00"
+            "b\x01\x7f\r\n"s);
 }
 
 TEST(ServerSessionData, DataAfterHeloIsPlainSmtp) {
@@ -306,14 +311,15 @@ TEST(ServerSessionBdat, NoRecipients) {
 }
 
 TEST(ServerSessionBdat, InvalidSyntaxCloses) {
-  for (std::string bad : {"BDAT\r\n"s, "BDAT \r\n"s, "BDAT x\r\n"s, "BDAT -1\r\n"s,
-                          "BDAT 5 FIRST\r\n"s, "BDAT 5 \r\n"s, "BDAT 5 LAST x\r\n"s,
-                          "BDAT +5\r\n"s, "BDAT 0x10\r\n"s, "BDAT 99999999999999999999\r\n"s,
-                          "BDAT 5  LAST\r\n"s}) {
+  for (std::string bad :
+       {"BDAT\r\n"s, "BDAT \r\n"s, "BDAT x\r\n"s, "BDAT -1\r\n"s, "BDAT 5 FIRST\r\n"s,
+        "BDAT 5 \r\n"s, "BDAT 5 LAST x\r\n"s, "BDAT +5\r\n"s, "BDAT 0x10\r\n"s,
+        "BDAT 99999999999999999999\r\n"s, "BDAT 5  LAST\r\n"s}) {
     SCOPED_TRACE(printable(bad));
     Harness h;
     begin(h);
-    expect_exact(h, bad + "NOOP\r\n", "501 5.5.4 Syntax: BDAT <size> [LAST]; closing connection\r\n");
+    expect_exact(h, bad + "NOOP\r\n",
+                 "501 5.5.4 Syntax: BDAT <size> [LAST]; closing connection\r\n");
     EXPECT_EQ(h.session.action(), Action::kClose);
     EXPECT_TRUE(h.queued.empty());
   }
@@ -443,8 +449,7 @@ void expect_rejected(const std::string& variant) {
     SmuggleOutcome r = smuggle(variant, bytewise);
     expect_output(r.output,
                   {"250-mx.test", "250 2.1.0", "250 2.1.5", "354 ",
-                   "550 5.5.2 Message contains a bare CR or LF (RFC 5321 2.3.8)\r\n",
-                   "221 2.0.0"});
+                   "550 5.5.2 Message contains a bare CR or LF (RFC 5321 2.3.8)\r\n", "221 2.0.0"});
     EXPECT_TRUE(r.queued.empty());
   }
 }

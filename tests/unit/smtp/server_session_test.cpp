@@ -80,10 +80,10 @@ TEST(ServerSessionEhlo, AcceptsAddressLiterals) {
 
 TEST(ServerSessionEhlo, RejectsBadNames) {
   Harness h;
-  for (std::string bad : {"EHLO\r\n"s, "EHLO \r\n"s, "EHLO a b\r\n"s, "EHLO exa$mple.test\r\n"s,
-                          "EHLO exa@mple.test\r\n"s, "EHLO [300.1.1.1]\r\n"s,
-                          "EHLO [not-an-ip]\r\n"s, "EHLO [IPv6:zz::1]\r\n"s, "EHLO \xff\xfe\r\n"s,
-                          "EHLO " + std::string(256, 'a') + "\r\n"}) {
+  for (std::string bad :
+       {"EHLO\r\n"s, "EHLO \r\n"s, "EHLO a b\r\n"s, "EHLO exa$mple.test\r\n"s,
+        "EHLO exa@mple.test\r\n"s, "EHLO [300.1.1.1]\r\n"s, "EHLO [not-an-ip]\r\n"s,
+        "EHLO [IPv6:zz::1]\r\n"s, "EHLO \xff\xfe\r\n"s, "EHLO " + std::string(256, 'a') + "\r\n"}) {
     SCOPED_TRACE(testing::printable(bad));
     expect(h, bad, "501 5.5.4 Syntax: EHLO hostname");
   }
@@ -387,7 +387,10 @@ TEST(ServerSessionAddress, NonAsciiNeedsSmtputf8) {
   ready(h);
   expect_exact(h, "MAIL FROM:<j\xc3\xb8rn@example.org>\r\n",
                "553 5.6.7 Non-ASCII sender address requires SMTPUTF8\r\n");
-  expect(h, "MAIL FROM:<jorn@b\xc3\xbc" "cher.example>\r\n", "553 5.6.7");
+  expect(h,
+         "MAIL FROM:<jorn@b\xc3\xbc"
+         "cher.example>\r\n",
+         "553 5.6.7");
   expect(h, "MAIL FROM:<alice@example.org>\r\n", "250 2.1.0");
   expect(h, "RCPT TO:<\xe7\x94\xa8\xe6\x88\xb7@localhost>\r\n", "553 5.6.7");
 }
@@ -395,12 +398,17 @@ TEST(ServerSessionAddress, NonAsciiNeedsSmtputf8) {
 TEST(ServerSessionAddress, NonAsciiAcceptedWithSmtputf8) {
   Harness h;
   ready(h);
-  expect(h, "MAIL FROM:<j\xc3\xb8rn@b\xc3\xbc" "cher.example> SMTPUTF8\r\n", "250 2.1.0");
+  expect(h,
+         "MAIL FROM:<j\xc3\xb8rn@b\xc3\xbc"
+         "cher.example> SMTPUTF8\r\n",
+         "250 2.1.0");
   expect(h, "RCPT TO:<\xe7\x94\xa8\xe6\x88\xb7@localhost>\r\n", "250 2.1.5");
   h.send("DATA\r\nSubject: \xe4\xbd\xa0\xe5\xa5\xbd\r\n\r\nhi\r\n.\r\n");
   ASSERT_EQ(h.queued.size(), 1u);
   EXPECT_TRUE(h.queued[0].smtputf8);
-  EXPECT_EQ(h.queued[0].reverse_path, "j\xc3\xb8rn@b\xc3\xbc" "cher.example");
+  EXPECT_EQ(h.queued[0].reverse_path,
+            "j\xc3\xb8rn@b\xc3\xbc"
+            "cher.example");
   EXPECT_EQ(h.queued[0].recipients[0], "\xe7\x94\xa8\xe6\x88\xb7@localhost");
 }
 
@@ -510,8 +518,7 @@ TEST(ServerSessionPipelining, GroupAnsweredInOrderInOneOutput) {
                  {"250 2.1.0", "250 2.1.5", "550 5.1.1", "250 2.1.5", "354 "});
   expect(h, "Subject: hi\r\n\r\nbody\r\n.\r\n", "250 2.0.0 Ok: queued as Q1");
   ASSERT_EQ(h.queued.size(), 1u);
-  EXPECT_EQ(h.queued[0].recipients,
-            (std::vector<std::string>{"demo@localhost", "bob@localhost"}));
+  EXPECT_EQ(h.queued[0].recipients, (std::vector<std::string>{"demo@localhost", "bob@localhost"}));
 }
 
 TEST(ServerSessionPipelining, WholeSessionInOneReceive) {
@@ -643,8 +650,7 @@ TEST(ServerSessionLimits, TooManyBadCommandsCloses) {
   Harness h(s);
   expect_replies(h, "FOO\r\nBAR\r\nBAZ\r\n", {"500", "500", "500"});
   EXPECT_EQ(h.session.action(), Action::kNone);
-  expect_replies(h, "QUX\r\nNOOP\r\n",
-                 {"500 5.5.2", "421 4.7.0 mx.test Error: too many errors"});
+  expect_replies(h, "QUX\r\nNOOP\r\n", {"500 5.5.2", "421 4.7.0 mx.test Error: too many errors"});
   EXPECT_EQ(h.session.action(), Action::kClose);
 }
 
@@ -813,8 +819,7 @@ TEST(ServerSessionStartTls, PipelinedCommandIsNeverAnswered) {
 
 TEST(ServerSessionStartTls, PipelinedMailIsNeverAnswered) {
   Harness h(with_starttls());
-  std::string out =
-      h.send("EHLO client.test\r\nSTARTTLS\r\nMAIL FROM:<evil@example.org>\r\n");
+  std::string out = h.send("EHLO client.test\r\nSTARTTLS\r\nMAIL FROM:<evil@example.org>\r\n");
   expect_output(out, {"250-mx.test", "554 5.5.1"});
   EXPECT_EQ(out.find("2.1.0"), std::string::npos);
   EXPECT_EQ(h.session.action(), Action::kClose);

@@ -32,9 +32,10 @@ class FakePolicy final : public RecipientPolicy {
   }
 
  private:
-  std::set<std::string> mailboxes_{"demo",   "alice", "bob", "carol",
-                                   "dave",   "erin",  "\"john doe\"",
-                                   "postmaster", "\xe7\x94\xa8\xe6\x88\xb7" /* 用户 */};
+  std::set<std::string> mailboxes_{
+      "demo",         "alice",      "bob",
+      "carol",        "dave",       "erin",
+      "\"john doe\"", "postmaster", "\xe7\x94\xa8\xe6\x88\xb7" /* 用户 */};
 };
 
 inline SessionSettings test_settings() {
