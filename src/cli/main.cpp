@@ -1,20 +1,22 @@
-// sealpost: the command line. This first version finds an instance the same way sealpostd
-// does (--config FILE, or --state-dir DIR for the embedded default) and offers check-config
-// and a read-only view of the queue. send, user, tls-check and bench arrive with later issues;
-// queue control through the daemon's socket arrives with the queue issue.
+// sealpost: the command line. Finds an instance the same way sealpostd does (--config FILE,
+// or --state-dir DIR for the embedded default) and offers check-config, a read-only view of
+// the queue and user management. send, tls-check and bench arrive with later issues; queue
+// control through the daemon's socket arrives with the queue issue.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/queue_view.hpp"
+#include "cli/user_command.hpp"
 #include "config/config_loader.hpp"
 
 namespace fs = std::filesystem;
 using namespace sealpost;
 
 namespace {
+constexpr int kExitUsage = 64;   // sysexits.h EX_USAGE
 constexpr int kExitConfig = 78;  // sysexits.h EX_CONFIG
-}
+}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"sealpost - Sealpost command line"};
@@ -37,7 +39,14 @@ int main(int argc, char** argv) {
   std::string id;
   show->add_option("id", id, "queue id")->required();
 
-  CLI11_PARSE(app, argc, argv);
+  cli::UserCommand user(app);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int status = app.exit(e);  // prints help, version or the error
+    return status == 0 ? 0 : kExitUsage;
+  }
 
   try {
     if (check->parsed()) {
@@ -53,6 +62,7 @@ int main(int argc, char** argv) {
     if (!config_file.empty() && !state_dir.empty()) cfg.state_dir = fs::absolute(state_dir);
     if (list->parsed()) return cli::queue_list(cfg, json, std::cout);
     if (show->parsed()) return cli::queue_show(cfg, id, std::cout);
+    if (user.parsed()) return user.run(cfg, std::cin, std::cout, std::cerr);
   } catch (const config::ConfigError& e) {
     std::cerr << "sealpost: " << e.what() << "\n";
     return kExitConfig;

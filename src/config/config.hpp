@@ -46,6 +46,24 @@ struct Limits {
   std::size_t max_connections_per_ip = 64;  // open sessions from one client address
 };
 
+// Credentials for SMTP AUTH (src/auth reads the file; `sealpost user` writes it).
+struct Accounts {
+  std::filesystem::path file;  // empty: AUTH is not offered
+  // PBKDF2 rounds for SCRAM-SHA-256 secrets of passwords set from now on (RFC 7677 4: at least
+  // 4096). Clients pay it on each SCRAM login; a thief of the file pays it per guess.
+  unsigned scram_iterations = 100000;
+  bool expose_user = false;  // name the user in Received / Authentication-Results
+};
+
+// Failed-authentication throttling (src/auth/throttle.hpp).
+struct AuthThrottle {
+  unsigned delay_after = 3;     // failures from one address before replies are delayed
+  unsigned lockout_after = 10;  // failures from one address before it is refused (454)
+  std::chrono::seconds lockout{900};
+  std::chrono::seconds max_delay{8};
+  std::chrono::seconds window{3600};  // failures are forgotten after this long without one
+};
+
 struct Config {
   std::filesystem::path source;  // file it was read from; empty for the embedded default
   std::string hostname = "localhost";
@@ -58,6 +76,8 @@ struct Config {
   std::vector<Mailbox> mailboxes;
   std::string postmaster;  // mailbox that receives postmaster@<local domain>; default: first
   Limits limits;
+  Accounts accounts;
+  AuthThrottle auth;
 
   // Derived paths under state_dir.
   std::filesystem::path spool_dir() const { return state_dir / "spool"; }

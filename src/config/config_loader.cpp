@@ -257,6 +257,12 @@ class Reader {
     return out;
   }
 
+  bool as_bool(const toml::node& node, const std::string& key) const {
+    if (!node.is_boolean())
+      fail(line_of(node), key, "expected a boolean, got " + std::string(type_name(node)));
+    return node.as_boolean()->get();
+  }
+
   fs::path resolve(const fs::path& p) const {
     return p.is_relative() && !base_dir_.empty() ? base_dir_ / p : p;
   }
@@ -276,6 +282,8 @@ class Reader {
   void read_domains(const toml::node& node, Config& config) const;
   void read_mailboxes(const toml::node& node, Config& config) const;
   void read_limits(const toml::node& node, Limits& limits) const;
+  void read_accounts(const toml::node& node, Accounts& accounts) const;
+  void read_auth(const toml::node& node, AuthThrottle& auth) const;
 
   std::string file_;
   fs::path base_dir_;
@@ -284,7 +292,7 @@ class Reader {
 Config Reader::read(const toml::table& root) {
   check_keys(root, "",
              {"hostname", "state_dir", "threads", "log_level", "postmaster", "pki", "listen",
-              "domains", "mailbox", "limits"});
+              "domains", "mailbox", "limits", "accounts", "auth"});
   Config config;
   config.source = file_;
 
@@ -315,6 +323,8 @@ Config Reader::read(const toml::table& root) {
   if (const toml::node* n = root.get("domains")) read_domains(*n, config);
   if (const toml::node* n = root.get("mailbox")) read_mailboxes(*n, config);
   if (const toml::node* n = root.get("limits")) read_limits(*n, config.limits);
+  if (const toml::node* n = root.get("accounts")) read_accounts(*n, config.accounts);
+  if (const toml::node* n = root.get("auth")) read_auth(*n, config.auth);
 
   if (const toml::node* n = root.get("postmaster")) {
     config.postmaster = as_string(*n, "postmaster");
@@ -505,6 +515,42 @@ void Reader::read_limits(const toml::node& node, Limits& limits) const {
   size("max_connections_per_ip", limits.max_connections_per_ip, 1000000);
 }
 
+void Reader::read_accounts(const toml::node& node, Accounts& accounts) const {
+  const toml::table& t = as_table(node, "accounts");
+  check_keys(t, "accounts", {"file", "scram_iterations", "expose_user"});
+  if (const toml::node* n = t.get("file")) accounts.file = resolve(as_string(*n, "accounts.file"));
+  if (const toml::node* n = t.get("scram_iterations")) {
+    // RFC 7677 4: at least 4096. The top bound keeps a client's login under a minute.
+    accounts.scram_iterations =
+        static_cast<unsigned>(as_integer(*n, "accounts.scram_iterations", 4096, 10000000));
+  }
+  if (const toml::node* n = t.get("expose_user")) {
+    accounts.expose_user = as_bool(*n, "accounts.expose_user");
+  }
+}
+
+void Reader::read_auth(const toml::node& node, AuthThrottle& auth) const {
+  const toml::table& t = as_table(node, "auth");
+  check_keys(t, "auth", {"delay_after", "lockout_after", "lockout", "max_delay", "window"});
+  auto count = [&](std::string_view key, unsigned& out, std::int64_t min) {
+    if (const toml::node* n = t.get(key)) {
+      out = static_cast<unsigned>(as_integer(*n, join("auth", key), min, 100000));
+    }
+  };
+  auto seconds = [&](std::string_view key, std::chrono::seconds& out, std::int64_t min,
+                     std::int64_t max) {
+    if (const toml::node* n = t.get(key)) {
+      out = std::chrono::seconds(as_integer(*n, join("auth", key), min, max));
+    }
+  };
+  count("delay_after", auth.delay_after, 0);
+  count("lockout_after", auth.lockout_after, 1);
+  seconds("lockout", auth.lockout, 1, 7 * 86400);
+  // A delayed reply holds the session open; keep it well inside the idle timeout.
+  seconds("max_delay", auth.max_delay, 0, 60);
+  seconds("window", auth.window, 1, 30 * 86400);
+}
+
 // TOML basic string (TOML 1.0 "String"): escape quotes, backslashes and control characters.
 std::string quote(std::string_view s) {
   std::string out = "\"";
@@ -587,6 +633,7 @@ Config embedded_default(const fs::path& state_dir) {
   config.local_domains = {"localhost"};
   config.mailboxes = {Mailbox{"demo@localhost", state_dir / "mail" / "demo@localhost"}};
   config.postmaster = "demo@localhost";
+  config.accounts.file = state_dir / "users";  // created with a demo user on first start
   return config;
 }
 
@@ -631,6 +678,21 @@ std::string to_toml(const Config& config) {
   out << "tls_handshake_timeout = " << limits.tls_handshake_timeout.count() << "\n";
   out << "max_connections = " << limits.max_connections << "\n";
   out << "max_connections_per_ip = " << limits.max_connections_per_ip << "\n";
+  out << "\n[accounts]\n";
+  if (config.accounts.file.empty()) {
+    out << "# file unset: AUTH is not offered\n";
+  } else {
+    out << "file = " << quote(config.accounts.file.string()) << "\n";
+  }
+  out << "scram_iterations = " << config.accounts.scram_iterations << "\n";
+  out << "expose_user = " << (config.accounts.expose_user ? "true" : "false") << "\n";
+  const AuthThrottle& auth = config.auth;
+  out << "\n[auth]\n";
+  out << "delay_after = " << auth.delay_after << "\n";
+  out << "lockout_after = " << auth.lockout_after << "\n";
+  out << "lockout = " << auth.lockout.count() << "\n";
+  out << "max_delay = " << auth.max_delay.count() << "\n";
+  out << "window = " << auth.window.count() << "\n";
   return out.str();
 }
 

@@ -34,7 +34,7 @@ Config load_string(std::string_view toml, const std::string& name,
 // The dev instance: loopback only, implicit TLS 127.0.0.1:10465 (submission), STARTTLS
 // 127.0.0.1:10587 (submission), STARTTLS 127.0.0.1:10025 (mx), pki "default" at
 // <state_dir>/tls/{cert,key}.pem (generated on first start), local domain "localhost",
-// mailbox demo@localhost.
+// mailbox demo@localhost, accounts file <state_dir>/users.
 Config embedded_default(const std::filesystem::path& state_dir);
 
 // The effective configuration as TOML, for --check-config.

@@ -67,7 +67,7 @@ int run(config::Config cfg, bool embedded) {
         return deliver_local(directory, m, i);
       },
       delivery::Scheduler::Options{});
-  net::LocalRecipientPolicy policy(directory);
+  net::LocalPolicy policy(directory, nullptr);
   // fsyncs of concurrent sessions overlap here instead of queueing behind one another.
   asio::thread_pool io_pool(4);
   net::SpoolEnqueuer enqueuer(spool, scheduler, io_pool, cfg.hostname);

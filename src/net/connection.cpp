@@ -10,6 +10,7 @@
 #include <asio/detached.hpp>
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
+#include <utility>
 
 #include "tls/session_info.hpp"
 
@@ -82,7 +83,10 @@ asio::awaitable<void> Connection::watchdog() {
 void Connection::request_shutdown() {
   if (closed_ || shutdown_requested_) return;
   shutdown_requested_ = true;
-  if (armed_ == Interrupt::kIdle) {
+  // An idle session gets its 421 now. A TLS handshake still in progress has nothing to finish
+  // (no reply was promised inside TLS yet), so it ends too rather than holding the stop up
+  // for tls_handshake_timeout.
+  if (armed_ == Interrupt::kIdle || armed_ == Interrupt::kHandshake) {
     fired_ = Interrupt::kShutdown;
     transport_.cancel();
   }
@@ -118,14 +122,19 @@ asio::awaitable<bool> Connection::handshake() {
   }
   std::string detail;
   auto ec = co_await transport_.accept_tls(contexts->default_context(), &detail);
-  fired_ = Interrupt::kNone;
+  Interrupt why = std::exchange(fired_, Interrupt::kNone);
   if (ec) {
-    spdlog::info("{} TLS handshake failed: {}", tag(), detail);
+    spdlog::info("{} TLS handshake failed: {}", tag(),
+                 why == Interrupt::kShutdown ? "server shutting down" : detail);
     co_return false;
   }
   tls::SessionInfo info = tls::describe(transport_.ssl());
   spdlog::info("{} TLS established: {} {} ({} bits) sni={}", tag(), info.version, info.cipher,
                info.bits, info.server_name.empty() ? "-" : info.server_name);
+  // Kept for the disconnect line: once a read fails (a reset, an EOF without close_notify)
+  // OpenSSL puts the SSL back "in init", and asking it then would log tls=none.
+  tls_summary_ = info.version + " " + info.cipher +
+                 " sni=" + (info.server_name.empty() ? "-" : info.server_name);
   session_.on_tls_started(
       smtp::TlsFacts{true, info.version, info.cipher, info.bits, info.server_name});
   co_return true;
@@ -201,13 +210,8 @@ asio::awaitable<void> Connection::run() {
   auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
                                                                   start)
                 .count();
-  std::string tls = "none";
-  if (transport_.tls_active() && SSL_is_init_finished(transport_.ssl())) {
-    tls::SessionInfo info = tls::describe(transport_.ssl());
-    tls = info.version + " " + info.cipher +
-          " sni=" + (info.server_name.empty() ? "-" : info.server_name);
-  }
-  spdlog::info("{} disconnect tls={} messages={} duration={}ms", tag(), tls, messages_, ms);
+  spdlog::info("{} disconnect tls={} messages={} duration={}ms", tag(), tls_summary_, messages_,
+               ms);
 }
 
 }  // namespace sealpost::net

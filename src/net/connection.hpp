@@ -25,7 +25,7 @@ struct ListenerContext {
   config::Listener listener;
   config::Limits limits;
   smtp::SessionSettings settings;
-  const smtp::RecipientPolicy* policy = nullptr;
+  const smtp::SessionPolicy* policy = nullptr;
   tls::CertStore* certs = nullptr;
   Enqueuer* enqueuer = nullptr;
 };
@@ -66,6 +66,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool closed_ = false;
   smtp::ServerSession session_;
   unsigned messages_ = 0;
+  std::string tls_summary_ = "none";  // "version cipher sni=name" once a handshake succeeded
 };
 
 }  // namespace sealpost::net

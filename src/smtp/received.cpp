@@ -20,21 +20,27 @@ std::string rfc5322_date(std::time_t now) {
 }
 
 std::string received_header(const Transaction& txn, std::string_view hostname,
-                            std::string_view queue_id, std::time_t now) {
-  // RFC 3848 (ESMTP, ESMTPS) and RFC 6531 §3.7.3 (UTF8SMTP, UTF8SMTPS); "A" comes with AUTH.
+                            std::string_view queue_id, std::time_t now, bool expose_user) {
+  // RFC 3848 (ESMTP, ESMTPS, ESMTPA, ESMTPSA) and RFC 6531 §3.7.3 (UTF8SMTP...SA).
   std::string with;
   if (txn.smtputf8) {
-    with = txn.tls.active ? "UTF8SMTPS" : "UTF8SMTP";
+    with = "UTF8SMTP";
   } else if (txn.esmtp) {
-    with = txn.tls.active ? "ESMTPS" : "ESMTP";
+    with = "ESMTP";
   } else {
     with = "SMTP";
+  }
+  if (with != "SMTP") {
+    if (txn.tls.active) with += "S";
+    if (!txn.auth_user.empty()) with += "A";
   }
   std::string h = "Received: from " + txn.helo + " ([" + txn.peer_address + "])\r\n";
   if (txn.tls.active) {
     h += "\t(using " + txn.tls.version + " with cipher " + txn.tls.cipher + " (" +
          std::to_string(txn.tls.bits) + " bits))\r\n";
   }
+  if (expose_user && !txn.auth_user.empty())
+    h += "\t(Authenticated sender: " + txn.auth_user + ")\r\n";
   h +=
       "\tby " + std::string(hostname) + " (Sealpost) with " + with + " id " + std::string(queue_id);
   // Name the recipient only when there is one: listing many would disclose Bcc recipients.

@@ -27,6 +27,9 @@ constexpr std::size_t kMaxCommandLine = 512;  // RFC 5321 §4.5.3.1.4, including
 // MAIL/RCPT with ESMTP parameters and UTF-8 addresses may be longer (RFC 5321 §4.5.3.1.4
 // "extensions may increase this limit"; RFC 6531 §3.3 addresses up to 256 octets of UTF-8).
 constexpr std::size_t kMaxExtendedLine = 4096;
+// AUTH commands and SASL responses may be up to 12288 octets (RFC 4954 §4).
+constexpr std::size_t kMaxAuthLine = 12288;
+constexpr std::size_t kMaxBufferedLine = kMaxAuthLine;
 
 bool has_control_char(std::string_view line) {
   for (unsigned char c : line)
@@ -34,37 +37,51 @@ bool has_control_char(std::string_view line) {
   return false;
 }
 
-// EHLO/HELO argument: a domain or address literal (RFC 5321 §4.1.1.1). We are stricter than
-// most MTAs because the name is copied into the Received header.
+// EHLO/HELO argument: a domain (A-labels: ASCII only) or address literal (RFC 5321 §4.1.1.1).
+// We are stricter than most MTAs because the name is copied into the Received header of
+// messages that may not be SMTPUTF8. '_' is tolerated: many Windows hosts send it.
 bool is_valid_helo(std::string_view name) {
   if (name.empty() || name.size() > 255) return false;
   if (name.front() == '[') return is_valid_address_literal(name);
   for (unsigned char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-              c == '-' || c == '.' || c == '_' || c >= 0x80;
+              c == '-' || c == '.' || c == '_';
     if (!ok) return false;
   }
-  return is_valid_utf8(name);
+  return true;
+}
+
+// Same address for duplicate detection: the domain is case-insensitive (RFC 5321 §2.4).
+bool same_address(std::string_view a, std::string_view b) {
+  std::size_t at_a = a.rfind('@'), at_b = b.rfind('@');
+  if (at_a != at_b) return false;
+  if (at_a == std::string_view::npos) return is_ascii_case_equal(a, b);
+  return a.substr(0, at_a) == b.substr(0, at_b) &&
+         is_ascii_case_equal(a.substr(at_a), b.substr(at_b));
 }
 
 }  // namespace
 
 namespace {
 // Policy as data: what each verb needs before it may run.
+// RCPT, DATA and BDAT need no auth flag of their own: they need MAIL, which needs AUTH.
 constexpr struct {
   Verb verb;
-  bool allowed_before_tls;
+  bool allowed_before_tls;  // on require-starttls listeners
   bool needs_helo;
+  bool allowed_before_auth;  // on listeners with auth_required
 } kCommandTable[] = {
-    {Verb::kEhlo, true, false}, {Verb::kHelo, true, false},  {Verb::kStartTls, true, false},
-    {Verb::kNoop, true, false}, {Verb::kRset, true, false},  {Verb::kQuit, true, false},
-    {Verb::kHelp, true, false}, {Verb::kVrfy, false, false}, {Verb::kExpn, false, false},
-    {Verb::kMail, false, true}, {Verb::kRcpt, false, true},  {Verb::kData, false, true},
-    {Verb::kBdat, false, true}, {Verb::kAuth, false, true},
+    {Verb::kEhlo, true, false, true},     {Verb::kHelo, true, false, true},
+    {Verb::kStartTls, true, false, true}, {Verb::kNoop, true, false, true},
+    {Verb::kRset, true, false, true},     {Verb::kQuit, true, false, true},
+    {Verb::kHelp, true, false, true},     {Verb::kVrfy, false, false, true},
+    {Verb::kExpn, false, false, true},    {Verb::kMail, false, true, false},
+    {Verb::kRcpt, false, true, true},     {Verb::kData, false, true, true},
+    {Verb::kBdat, false, true, true},     {Verb::kAuth, false, true, true},
 };
 }  // namespace
 
-ServerSession::ServerSession(SessionSettings settings, const RecipientPolicy& policy,
+ServerSession::ServerSession(SessionSettings settings, const SessionPolicy& policy,
                              std::string peer_address, TlsFacts tls)
     : settings_(std::move(settings)),
       policy_(policy),
@@ -82,6 +99,8 @@ Transaction ServerSession::take_transaction() {
   return t;
 }
 
+AuthRequest ServerSession::take_auth_request() { return std::exchange(auth_request_, {}); }
+
 void ServerSession::receive(std::string_view bytes) {
   if (action_ != Action::kNone) return;  // driver bug; input after Close is ignored
   in_.append(bytes);
@@ -98,6 +117,7 @@ void ServerSession::process() {
     }
     switch (state_) {
       case State::kCommand:
+      case State::kAuthResponse:
       case State::kDrainLine:
         if (!next_line()) goto out;
         break;
@@ -115,9 +135,12 @@ out:
   // Compact consumed input so the buffer never grows past one partial line or chunk read.
   if (in_pos_ == in_.size()) {
     in_.clear();
-    in_pos_ = 0;
+    in_pos_ = scan_pos_ = 0;
+    // Idle sessions should not keep a large buffer from one big pipelined burst.
+    if (in_.capacity() > 4096) in_.shrink_to_fit();
   } else if (in_pos_ > 4096) {
     in_.erase(0, in_pos_);
+    scan_pos_ -= std::min(scan_pos_, in_pos_);
     in_pos_ = 0;
   }
 }
@@ -139,20 +162,29 @@ bool ServerSession::next_line() {
     in_pos_ += view.size();
     return false;
   }
-  std::size_t end = view.find("\r\n");
+  // Resume the CRLF search where the last one stopped (one byte back for a split CRLF).
+  std::size_t from = scan_pos_ > in_pos_ ? scan_pos_ - in_pos_ : 0;
+  std::size_t end = view.find("\r\n", from);
   if (end == std::string_view::npos) {
-    if (view.size() > kMaxExtendedLine) {
+    scan_pos_ = in_pos_ + (view.empty() ? 0 : view.size() - 1);
+    if (view.size() > kMaxBufferedLine) {
       // Never buffer an endless line: discard until its CRLF, then reply once.
       log("command line too long; draining");
       drain_prev_cr_ = view.back() == '\r';
       in_pos_ += view.size();
+      scan_pos_ = in_pos_;
       state_ = State::kDrainLine;
     }
     return false;
   }
   std::string_view line = view.substr(0, end);
   in_pos_ += end + 2;
-  handle_line(line);
+  scan_pos_ = in_pos_;
+  if (state_ == State::kAuthResponse) {
+    handle_auth_response(line);
+  } else {
+    handle_line(line);
+  }
   return true;
 }
 
@@ -160,8 +192,10 @@ void ServerSession::handle_line(std::string_view line) {
   Command cmd = parse_command(line);
   // Length first: a line over kMaxExtendedLine gets the same single reply whether it arrived
   // whole or was drained in pieces (kDrainLine), whatever else is wrong with it.
-  bool long_allowed = cmd.verb == Verb::kMail || cmd.verb == Verb::kRcpt;
-  if (line.size() + 2 > (long_allowed ? kMaxExtendedLine : kMaxCommandLine)) {
+  std::size_t limit = kMaxCommandLine;
+  if (cmd.verb == Verb::kMail || cmd.verb == Verb::kRcpt) limit = kMaxExtendedLine;
+  if (cmd.verb == Verb::kAuth) limit = kMaxAuthLine;
+  if (line.size() + 2 > limit) {
     log("command line too long");
     error_reply(500, "5.5.2", "Line too long");
     return;
@@ -193,6 +227,10 @@ void ServerSession::handle_line(std::string_view line) {
       error_reply(503, "5.5.1", "Send HELO/EHLO first");
       return;
     }
+    if (settings_.auth_required && auth_user_.empty() && !spec.allowed_before_auth) {
+      error_reply(530, "5.7.0", "Authentication required");
+      return;
+    }
     break;
   }
   std::string_view arg = cmd.argument;
@@ -206,6 +244,7 @@ void ServerSession::handle_line(std::string_view line) {
     case Verb::kRcpt:
       return handle_rcpt(arg);
     case Verb::kData:
+      if (cmd.has_argument) return error_reply(501, "5.5.4", "Syntax: DATA");
       return handle_data(arg);
     case Verb::kBdat:
       return handle_bdat(arg);
@@ -228,7 +267,7 @@ void ServerSession::handle_line(std::string_view line) {
     case Verb::kHelp:
       return reply(214, "2.0.0", "See https://www.rfc-editor.org/rfc/rfc5321 and sealpostd(8)");
     case Verb::kAuth:
-      return error_reply(502, "5.5.1", "AUTH not available");
+      return handle_auth(arg);
     case Verb::kUnknown:
       break;
   }
@@ -251,6 +290,13 @@ void ServerSession::handle_ehlo(std::string_view arg, bool extended) {
   r.lines.push_back("CHUNKING");
   // RFC 3207 §4.2: never offered inside TLS.
   if (settings_.starttls_offered && !tls_.active) r.lines.push_back("STARTTLS");
+  // RFC 8314 §3 / RFC 4954 §4: credentials only ever cross inside TLS, so AUTH is not even
+  // advertised before it (a client that never sees it cannot be tricked into plaintext AUTH).
+  if (tls_.active && !settings_.auth_mechanisms.empty()) {
+    std::string line = "AUTH";
+    for (const auto& m : settings_.auth_mechanisms) line += " " + m;
+    r.lines.push_back(std::move(line));
+  }
   send(r);
 }
 
@@ -288,12 +334,23 @@ void ServerSession::handle_mail(std::string_view arg) {
     } else if (p.keyword == "SMTPUTF8") {  // RFC 6531 §3.4
       if (p.has_value) return error_reply(501, "5.5.4", "SMTPUTF8 takes no value");
       t.smtputf8 = true;
+    } else if (p.keyword == "AUTH" && !settings_.auth_mechanisms.empty()) {
+      // RFC 4954 §5: accepted and not trusted; we never relay an identity we did not verify.
+      if (!p.has_value) return error_reply(501, "5.5.4", "AUTH parameter needs a value");
     } else {
       return error_reply(555, "5.5.4", "Unsupported MAIL parameter " + p.keyword);
     }
   }
   if (path.mailbox.non_ascii && !t.smtputf8)
     return error_reply(553, "5.6.7", "Non-ASCII sender address requires SMTPUTF8");
+  Reply verdict = policy_.check_sender(path.mailbox, path.null_path, auth_user_);
+  if (!verdict.positive()) {
+    log("sender rejected: <" + path.mailbox.text() +
+        "> user=" + (auth_user_.empty() ? "-" : auth_user_) + ": " + verdict.summary());
+    if (!verdict.permanent()) return send(verdict);
+    return error_reply(verdict.code, verdict.enhanced,
+                       verdict.lines.empty() ? "" : verdict.lines.back());
+  }
   t.reverse_path = path.null_path ? std::string() : path.mailbox.text();
   txn_ = std::move(t);
   in_transaction_ = true;
@@ -316,7 +373,7 @@ void ServerSession::handle_rcpt(std::string_view arg) {
     return error_reply(553, "5.6.7", "Non-ASCII recipient address requires SMTPUTF8");
   if (txn_.recipients.size() >= settings_.max_recipients)
     return reply(452, "4.5.3", "Too many recipients");  // RFC 5321 §4.5.3.1.10
-  Reply verdict = policy_.check_recipient(path.mailbox, /*authenticated=*/false);
+  Reply verdict = policy_.check_recipient(path.mailbox, auth_user_);
   if (!verdict.positive()) {
     log("recipient rejected: <" + path.mailbox.text() + ">: " + verdict.summary());
     return verdict.permanent() ? error_reply(verdict.code, verdict.enhanced,
@@ -325,7 +382,7 @@ void ServerSession::handle_rcpt(std::string_view arg) {
   }
   std::string address = path.mailbox.text();
   bool duplicate = false;
-  for (const auto& r : txn_.recipients) duplicate = duplicate || r == address;
+  for (const auto& r : txn_.recipients) duplicate = duplicate || same_address(r, address);
   if (!duplicate) txn_.recipients.push_back(std::move(address));
   reply(250, "2.1.5", "Ok");
 }
@@ -362,6 +419,7 @@ void ServerSession::finish_content(ContentChecker& checker) {
       txn_.helo = helo_;
       txn_.esmtp = esmtp_;
       txn_.peer_address = peer_address_;
+      txn_.auth_user = auth_user_;
       txn_.tls = tls_;
       action_ = Action::kEnqueue;
       return;
@@ -462,13 +520,89 @@ void ServerSession::handle_starttls(std::string_view arg) {
 void ServerSession::on_tls_started(TlsFacts tls) {
   // RFC 3207 §4.2: discard all knowledge obtained from the client before TLS.
   in_.clear();
-  in_pos_ = 0;
+  in_pos_ = scan_pos_ = 0;
   reset_transaction();
   helo_.clear();
   esmtp_ = false;
+  auth_user_.clear();
   tls_ = std::move(tls);
   tls_.active = true;
   action_ = Action::kNone;
+  process();  // a shutdown requested during the handshake takes effect now
+}
+
+void ServerSession::handle_auth(std::string_view arg) {
+  if (settings_.auth_mechanisms.empty())
+    return error_reply(503, "5.5.1", "Authentication not enabled");
+  if (!tls_.active) {
+    // RFC 4954 §6 / RFC 8314: never accept credentials in the clear.
+    return error_reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
+  }
+  if (!auth_user_.empty()) return error_reply(503, "5.5.1", "Already authenticated");
+  if (in_transaction_) return error_reply(503, "5.5.1", "AUTH not allowed in a mail transaction");
+  std::size_t space = arg.find(' ');
+  std::string_view name = arg.substr(0, space);
+  std::string mechanism;
+  for (const auto& m : settings_.auth_mechanisms)
+    if (is_ascii_case_equal(m, name)) mechanism = m;
+  if (name.empty()) return error_reply(501, "5.5.4", "Syntax: AUTH mechanism [initial-response]");
+  if (mechanism.empty()) return error_reply(504, "5.5.4", "Unrecognized authentication type");
+  AuthRequest request{mechanism, true, std::nullopt};
+  if (space != std::string_view::npos) {
+    std::string_view ir = arg.substr(space + 1);
+    if (ir.empty() || ir.find(' ') != std::string_view::npos)
+      return error_reply(501, "5.5.2", "Cannot decode initial response");
+    request.response = ir == "=" ? std::string() : std::string(ir);  // RFC 4954 §4
+  }
+  mechanism_in_progress_ = mechanism;
+  auth_request_ = std::move(request);
+  action_ = Action::kAuthenticate;
+}
+
+void ServerSession::handle_auth_response(std::string_view line) {
+  state_ = State::kCommand;
+  if (line == "*") {  // RFC 4954 §4: the client cancels the exchange
+    log("authentication cancelled by client");
+    return error_reply(501, "5.0.0", "Authentication cancelled");
+  }
+  if (line.size() + 2 > kMaxAuthLine)
+    return error_reply(500, "5.5.6", "Authentication exchange line too long");
+  auth_request_.initial = false;
+  auth_request_.response = std::string(line);
+  action_ = Action::kAuthenticate;
+}
+
+void ServerSession::on_auth_result(const AuthResult& result) {
+  action_ = Action::kNone;
+  using Kind = AuthResult::Kind;
+  switch (result.kind) {
+    case Kind::kChallenge:
+      send(Reply{334, "", {result.challenge}});
+      state_ = State::kAuthResponse;
+      auth_request_.mechanism = mechanism_in_progress_;
+      break;
+    case Kind::kSuccess:
+      auth_user_ = result.user;
+      log("authenticated as " + auth_user_);
+      reply(235, "2.7.0", "Authentication successful");
+      break;
+    case Kind::kBadCredentials:
+      error_reply(535, "5.7.8", "Authentication credentials invalid");
+      break;
+    case Kind::kMalformed:
+      error_reply(501, "5.5.2", "Cannot decode response");
+      break;
+    case Kind::kTemporaryFailure:
+      reply(454, "4.7.0", "Temporary authentication failure");
+      break;
+    case Kind::kTooWeak:
+      error_reply(534, "5.7.9", "Authentication mechanism is too weak");
+      break;
+    case Kind::kEncryptionNeeded:
+      error_reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
+      break;
+  }
+  process();
 }
 
 void ServerSession::on_tls_failed() { action_ = Action::kClose; }
@@ -499,8 +633,9 @@ void ServerSession::on_session_expired() {
 
 void ServerSession::on_shutdown() {
   if (action_ == Action::kClose) return;
-  // A message being received or committed is finished first; then the 421.
-  if (action_ == Action::kEnqueue || state_ == State::kData || state_ == State::kBdat) {
+  // A message being received or committed, a handshake or an AUTH step is finished first;
+  // then the 421.
+  if (action_ != Action::kNone || state_ == State::kData || state_ == State::kBdat) {
     shutdown_pending_ = true;
     return;
   }

@@ -25,6 +25,10 @@ struct SessionSettings {
   std::size_t max_bad_commands = 20;
   bool starttls_offered = false;  // a STARTTLS listener with certificates
   bool tls_required = false;      // require-starttls: no mail transaction before TLS
+  // SASL mechanisms offered once TLS is active (RFC 4954; never before TLS, RFC 8314 §3);
+  // empty: no AUTH on this listener (role mx).
+  std::vector<std::string> auth_mechanisms;
+  bool auth_required = false;  // role submission: MAIL only after AUTH (RFC 6409 §4.3)
 };
 
 struct TlsFacts {
@@ -35,12 +39,41 @@ struct TlsFacts {
   std::string server_name;  // SNI
 };
 
-// Decides each RCPT from in-memory data (no I/O: the session must never block).
-class RecipientPolicy {
+// Decides MAIL and RCPT from in-memory data (no I/O: the session must never block).
+// `user` is the authenticated user, empty if none.
+class SessionPolicy {
  public:
-  virtual ~RecipientPolicy() = default;
+  virtual ~SessionPolicy() = default;
+  // A positive reply accepts; anything else is sent as the MAIL reply. null_path: MAIL FROM:<>.
+  virtual Reply check_sender(const Mailbox& sender, bool null_path, const std::string& user) const {
+    (void)sender, (void)null_path, (void)user;
+    return make_reply(250, "2.1.0", "Ok");
+  }
   // A positive reply accepts the recipient; anything else is sent as the RCPT reply.
-  virtual Reply check_recipient(const Mailbox& recipient, bool authenticated) const = 0;
+  virtual Reply check_recipient(const Mailbox& recipient, const std::string& user) const = 0;
+};
+
+// One step of a SASL exchange for the driver to run (it owns the mechanism and credentials).
+struct AuthRequest {
+  std::string mechanism;                // upper-cased name from the AUTH command
+  bool initial = true;                  // first step: start a new exchange
+  std::optional<std::string> response;  // base64 text as sent; nullopt = no initial response,
+                                        // "" = empty ("=" as initial response, RFC 4954 §4)
+};
+
+struct AuthResult {
+  enum class Kind {
+    kChallenge,         // send 334 + challenge, read the next response
+    kSuccess,           // 235 2.7.0
+    kBadCredentials,    // 535 5.7.8
+    kMalformed,         // 501 5.5.2 (bad base64 or SASL syntax)
+    kTemporaryFailure,  // 454 4.7.0 (throttled, credential store unavailable)
+    kTooWeak,           // 534 5.7.9
+    kEncryptionNeeded,  // 538 5.7.11
+  };
+  Kind kind = Kind::kBadCredentials;
+  std::string challenge;  // base64, for kChallenge
+  std::string user;       // for kSuccess
 };
 
 // A complete, checked message ready to be made durable.
@@ -55,18 +88,20 @@ struct Transaction {
   bool esmtp = false;
   std::string peer_address;
   TlsFacts tls;
+  std::string auth_user;  // authenticated user, empty if none
 };
 
 enum class Action {
-  kNone,      // waiting for input: call receive()
-  kStartTls,  // write pending output, then handshake; report on_tls_started / on_tls_failed
-  kEnqueue,   // take_transaction(), make it durable, report on_enqueued / on_enqueue_failed
-  kClose,     // write pending output, then close the connection
+  kNone,          // waiting for input: call receive()
+  kStartTls,      // write pending output, then handshake; report on_tls_started / on_tls_failed
+  kEnqueue,       // take_transaction(), make it durable, report on_enqueued / on_enqueue_failed
+  kAuthenticate,  // take_auth_request(), run the SASL step, report on_auth_result
+  kClose,         // write pending output, then close the connection
 };
 
 class ServerSession {
  public:
-  ServerSession(SessionSettings settings, const RecipientPolicy& policy, std::string peer_address,
+  ServerSession(SessionSettings settings, const SessionPolicy& policy, std::string peer_address,
                 TlsFacts tls = {});
 
   void greet();                          // queues the 220 greeting
@@ -76,6 +111,8 @@ class ServerSession {
   std::string take_output();            // reply bytes to send, in order
   std::vector<std::string> take_log();  // protocol events worth a log line
   Transaction take_transaction();       // valid once, when action() == kEnqueue
+  AuthRequest take_auth_request();      // valid once, when action() == kAuthenticate
+  const std::string& auth_user() const { return auth_user_; }
   bool tls_active() const { return tls_.active; }
   bool in_transaction() const { return in_transaction_; }
   // Input buffered but not yet processed (a flood guard for the driver).
@@ -85,12 +122,13 @@ class ServerSession {
   void on_tls_failed();
   void on_enqueued(std::string_view queue_id);
   void on_enqueue_failed(const Reply& reply);
+  void on_auth_result(const AuthResult& result);
   void on_idle_timeout();
   void on_session_expired();
   void on_shutdown();
 
  private:
-  enum class State { kCommand, kDrainLine, kData, kBdat };
+  enum class State { kCommand, kAuthResponse, kDrainLine, kData, kBdat };
 
   void process();
   bool next_line();
@@ -101,6 +139,8 @@ class ServerSession {
   void handle_data(std::string_view arg);
   void handle_bdat(std::string_view arg);
   void handle_starttls(std::string_view arg);
+  void handle_auth(std::string_view arg);
+  void handle_auth_response(std::string_view line);
   void read_data();
   void read_bdat();
   void finish_bdat_chunk();
@@ -114,7 +154,7 @@ class ServerSession {
   void log(std::string line) { log_.push_back(std::move(line)); }
 
   SessionSettings settings_;
-  const RecipientPolicy& policy_;
+  const SessionPolicy& policy_;
   std::string peer_address_;
   TlsFacts tls_;
 
@@ -122,6 +162,7 @@ class ServerSession {
   Action action_ = Action::kNone;
   std::string in_;
   std::size_t in_pos_ = 0;
+  std::size_t scan_pos_ = 0;  // CRLF search resumes here: byte-at-a-time input stays linear
   std::string out_;
   std::vector<std::string> log_;
 
@@ -130,6 +171,9 @@ class ServerSession {
   std::size_t bad_commands_ = 0;
   bool drain_prev_cr_ = false;
   bool shutdown_pending_ = false;
+  std::string auth_user_;
+  AuthRequest auth_request_;
+  std::string mechanism_in_progress_;
 
   // The mail transaction (RFC 5321 §3.3).
   bool in_transaction_ = false;

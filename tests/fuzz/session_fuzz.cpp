@@ -31,12 +31,14 @@ enum Flag : std::uint8_t {
 
 constexpr std::size_t kBufferBound = 64 * 1024;
 
-class Policy final : public RecipientPolicy {
+class Policy final : public SessionPolicy {
  public:
-  Reply check_recipient(const Mailbox& rcpt, bool) const override {
+  Reply check_recipient(const Mailbox& rcpt, const std::string& user) const override {
     if (rcpt.domain.empty()) return make_reply(250, "2.1.5", "Ok");
-    if (!is_ascii_case_equal(rcpt.domain, "localhost"))
+    if (!is_ascii_case_equal(rcpt.domain, "localhost")) {
+      if (!user.empty()) return make_reply(250, "2.1.5", "Ok");  // authenticated relay
       return make_reply(554, "5.7.1", "Relay access denied");
+    }
     if (rcpt.local_part == "busy") return make_reply(450, "4.2.1", "Try later");
     static const std::set<std::string> kLocal{"demo", "alice", "bob", "postmaster"};
     if (!kLocal.contains(ascii_lower(rcpt.local_part))) return make_reply(550, "5.1.1", "Unknown");

@@ -30,16 +30,17 @@ def pki(tmp_path_factory) -> harness.Pki:
 
 @pytest.fixture
 def make_daemon(tmp_path, pki):
-    """Factory: make_daemon(limits={...}, mailboxes=[...], start=True) -> Daemon.
+    """Factory: make_daemon(limits={...}, mailboxes=[...], host="::1", start=True) -> Daemon.
 
     Each daemon gets its own directory under this test's tmp_path, its own free ports and its
     own copy of the certificates; all are stopped (SIGTERM, then SIGKILL) at teardown.
     """
     daemons: list[Daemon] = []
 
-    def factory(*, limits=None, mailboxes=None, threads=2, start=True, name=None) -> Daemon:
+    def factory(*, limits=None, mailboxes=None, threads=2, start=True, name=None,
+                host="127.0.0.1") -> Daemon:
         root = tmp_path / (name or f"d{len(daemons)}")
-        d = Daemon(root, pki, limits=limits, mailboxes=mailboxes, threads=threads)
+        d = Daemon(root, pki, limits=limits, mailboxes=mailboxes, threads=threads, host=host)
         daemons.append(d)
         if start:
             d.start()

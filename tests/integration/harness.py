@@ -164,7 +164,8 @@ def toml_str(s: str | Path) -> str:
 
 def render_config(*, state_dir: Path, tls_dir: Path, ports: dict[str, int],
                   mailboxes: list[str | tuple[str, Path]], limits: dict[str, int],
-                  threads: int = 2, extra_global: str = "") -> str:
+                  threads: int = 2, extra_global: str = "", host: str = "127.0.0.1") -> str:
+    address = f"[{host}]" if ":" in host else host
     lines = [
         'hostname = "mail.test"',
         f"state_dir = {toml_str(state_dir)}",
@@ -184,7 +185,7 @@ def render_config(*, state_dir: Path, tls_dir: Path, ports: dict[str, int],
     for name, tls, role in LISTENERS:
         lines += [
             "[[listen]]",
-            f'address = "127.0.0.1:{ports[name]}"',
+            f'address = "{address}:{ports[name]}"',
             f'tls = "{tls}"',
             f'role = "{role}"',
             'pki = ["main", "other"]',
@@ -216,8 +217,9 @@ class Daemon:
     """One sealpostd with its own directory, config, certificates and ports."""
 
     def __init__(self, root: Path, pki: Pki, *, limits: dict[str, int] | None = None,
-                 mailboxes: list | None = None, threads: int = 2):
+                 mailboxes: list | None = None, threads: int = 2, host: str = "127.0.0.1"):
         self.root = root
+        self.host = host  # "127.0.0.1" or "::1": every listener binds there
         self.pki = pki
         self.ca = pki.ca_cert
         self.tls_dir = root / "tls"
@@ -229,12 +231,13 @@ class Daemon:
         for name, path in pki.files.items():
             shutil.copy(path, self.tls_dir / name)
         names = [n for n, _, _ in LISTENERS]
-        self.ports = dict(zip(names, free_ports(len(names))))
+        self.ports = dict(zip(names, free_ports(len(names), host)))
         self.mailboxes = list(mailboxes if mailboxes is not None else DEFAULT_MAILBOXES)
         self.limits = dict(limits or {})
         self.config_path.write_text(render_config(
             state_dir=self.state_dir, tls_dir=self.tls_dir, ports=self.ports,
-            mailboxes=self.mailboxes, limits=self.limits, threads=threads), encoding="utf-8")
+            mailboxes=self.mailboxes, limits=self.limits, threads=threads, host=host),
+            encoding="utf-8")
         self.proc: subprocess.Popen | None = None
         self._log_offset = 0  # log text from previous runs of this instance
 
@@ -260,7 +263,7 @@ class Daemon:
             while True:
                 self._check_alive()
                 try:
-                    socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                    socket.create_connection((self.host, port), timeout=1).close()
                     break
                 except OSError:
                     if time.monotonic() > deadline:
@@ -389,7 +392,8 @@ def queue_id_of(reply_text: str | bytes) -> str:
 
 def check_received(header: str, *, queue_id: str, helo: str | None = None,
                    rcpt: str | None = None, tls_version: str | None = None,
-                   cipher: str | None = None, with_: str = "ESMTPS") -> re.Match:
+                   cipher: str | None = None, with_: str = "ESMTPS",
+                   peer: str = "127.0.0.1") -> re.Match:
     """Asserts the Received header's shape; TLS version/cipher and queue id as given."""
     rx = re.compile(
         r"\AReceived: from (?P<helo>\S+) \(\[(?P<peer>[0-9a-fA-F.:]+)\]\)\r\n"
@@ -400,7 +404,7 @@ def check_received(header: str, *, queue_id: str, helo: str | None = None,
         r"\d{2}:\d{2}:\d{2} \+0000)\r\n\Z")
     m = rx.match(header)
     assert m, f"unexpected Received header: {header!r}"
-    assert m["peer"] == "127.0.0.1"
+    assert m["peer"] == peer, header
     assert m["id"] == queue_id, (m["id"], queue_id)
     assert m["with"] == with_, header
     if helo is not None:
@@ -412,6 +416,11 @@ def check_received(header: str, *, queue_id: str, helo: str | None = None,
     if cipher is not None:
         assert m["cipher"] == cipher
     return m
+
+
+def dot_stuff(message: bytes) -> bytes:
+    """RFC 5321 §4.5.2 transparency, as a client must apply it before DATA's terminator."""
+    return re.sub(rb"(\A|\r\n)\.", rb"\1..", message)
 
 
 def sample_message(subject: str = "test", body: bytes = b"Hello.\r\n") -> bytes:
@@ -453,7 +462,7 @@ class RawSMTP:
     @classmethod
     def implicit(cls, daemon: Daemon, port: int | None = None,
                  server_hostname: str = "mail.test", timeout: float = 10.0) -> "RawSMTP":
-        c = cls(port or daemon.ports["implicit"], timeout=timeout)
+        c = cls(port or daemon.ports["implicit"], host=daemon.host, timeout=timeout)
         c.sock = daemon.client_context().wrap_socket(c.sock, server_hostname=server_hostname)
         return c
 

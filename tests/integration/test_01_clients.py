@@ -7,7 +7,9 @@ import re
 import smtplib
 import socket
 
-from harness import (RawSMTP, check_received, queue_id_of, run, sample_message,
+import pytest
+
+from harness import (RawSMTP, check_received, dot_stuff, queue_id_of, run, sample_message,
                      split_received)
 
 
@@ -310,3 +312,116 @@ def test_pipelined_transactions(daemon):
     assert bodies == sorted([m1, m2])
     ids = {queue_id_of(r1.text), queue_id_of(r2.text)}
     assert len(ids) == 2
+
+
+# -- envelope and header details ----------------------------------------------------------------
+
+
+def test_ipv6_loopback(make_daemon):
+    daemon = make_daemon(host="::1")
+    with RawSMTP.implicit(daemon) as c:
+        assert c.reply().code == 220
+        c.ehlo("v6.example")
+        c.envelope("a@example.org", ["demo@localhost"])
+        assert c.cmd("DATA").code == 354
+        c.send(dot_stuff(MESSAGE) + b".\r\n")
+        qid = queue_id_of(c.reply().text)
+    assert_delivered(daemon, MESSAGE, qid, helo="v6.example", peer="::1")
+
+
+def test_null_sender_and_helo(daemon):
+    """MAIL FROM:<> (bounces) is accepted; after HELO the protocol is plain SMTP."""
+    with RawSMTP.implicit(daemon) as c:
+        assert c.reply().code == 220
+        r = c.cmd("HELO helo.example")
+        assert (r.code, r.lines) == (250, ["mail.test"]), str(r)
+        r = c.cmd("MAIL FROM:<> BODY=8BITMIME")
+        assert r.code == 555, str(r)  # no ESMTP parameters after HELO
+        c.envelope("", ["demo@localhost"])
+        assert c.cmd("DATA").code == 354
+        c.send(dot_stuff(MESSAGE) + b".\r\n")
+        qid = queue_id_of(c.reply().text)
+    assert_delivered(daemon, MESSAGE, qid, helo="helo.example", with_="SMTP")
+
+
+@pytest.mark.parametrize("rcpt", ["Postmaster", "postmaster@mail.test", "POSTMASTER@localhost"])
+def test_postmaster_always_exists(daemon, rcpt):
+    with RawSMTP.implicit(daemon) as c:
+        assert c.reply().code == 220
+        c.ehlo()
+        c.envelope("a@example.org", [rcpt])
+        assert c.cmd("DATA").code == 354
+        c.send(dot_stuff(MESSAGE) + b".\r\n")
+        qid = queue_id_of(c.reply().text)
+    # postmaster defaults to the first mailbox.
+    [stored] = daemon.wait_for_maildir("demo@localhost")
+    header, rest = split_received(stored)
+    check_received(header, queue_id=qid)
+    assert rest == MESSAGE
+
+
+def test_duplicate_recipients_delivered_once(daemon):
+    with RawSMTP.implicit(daemon) as c:
+        assert c.reply().code == 220
+        c.ehlo()
+        c.envelope("a@example.org", ["demo@localhost", "demo@localhost", "user@mail.test"])
+        assert c.cmd("DATA").code == 354
+        c.send(dot_stuff(MESSAGE) + b".\r\n")
+        assert c.reply().code == 250
+    daemon.wait_for_maildir("demo@localhost")
+    daemon.wait_for_maildir("user@mail.test")
+    daemon.assert_no_more_mail("demo@localhost", 1)
+
+
+def test_line_longer_than_998_octets(daemon):
+    with RawSMTP.implicit(daemon) as c:
+        assert c.reply().code == 220
+        c.ehlo()
+        c.envelope("a@example.org", ["demo@localhost"])
+        assert c.cmd("DATA").code == 354
+        c.send(sample_message("long", b"x" * 999 + b"\r\n") + b".\r\n")
+        r = c.reply()
+        assert (r.code, r.lines[0][:5]) == (554, "5.6.0"), str(r)
+        # 998 is fine.
+        c.envelope("a@example.org", ["demo@localhost"])
+        assert c.cmd("DATA").code == 354
+        msg = sample_message("998", b"x" * 998 + b"\r\n")
+        c.send(msg + b".\r\n")
+        qid = queue_id_of(c.reply().text)
+    assert_delivered(daemon, msg, qid)
+
+
+def test_empty_message(daemon):
+    with RawSMTP.implicit(daemon) as c:
+        assert c.reply().code == 220
+        c.ehlo()
+        c.envelope("a@example.org", ["demo@localhost"])
+        assert c.cmd("DATA").code == 354
+        c.send(b".\r\n")
+        r = c.reply()
+        assert r.code == 250, str(r)
+    # An empty message is legal (RFC 5321 §4.1.1.4): the file is just the Received header.
+    assert_delivered(daemon, b"", queue_id_of(r.text))
+
+
+def test_many_concurrent_clients(daemon):
+    """40 sessions at once over implicit TLS, 3 messages each: every message exactly once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def client(n):
+        ids = []
+        with SMTP_SSL("mail.test", daemon.ports["implicit"], context=daemon.client_context(),
+                      timeout=30) as s:
+            for k in range(3):
+                ids.append(smtplib_send(s, sample_message(f"c{n}m{k}")))
+            s.quit()
+        return ids
+
+    with ThreadPoolExecutor(max_workers=40) as pool:
+        ids = [i for r in pool.map(client, range(40), timeout=60) for i in r]
+    assert len(set(ids)) == 120
+    stored = daemon.wait_for_maildir("demo@localhost", 120, timeout=60)
+    daemon.assert_no_more_mail("demo@localhost", 120)
+    subjects = sorted(re.search(rb"Subject: (\S+)", split_received(m)[1]).group(1)
+                      for m in stored)
+    assert subjects == sorted(f"c{n}m{k}".encode() for n in range(40) for k in range(3))

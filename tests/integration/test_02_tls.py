@@ -82,7 +82,6 @@ def test_tls12_ecdhe_ecdsa_aes128_gcm(daemon):
     assert rc == 0, out
     assert negotiated(out) == ("TLSv1.2", "ECDHE-ECDSA-AES128-GCM-SHA256")
     assert leaf_facts(out)["key"] == "EC"
-    assert "220 mail.test ESMTP Sealpost" in out
     daemon.wait_for_log(r"TLS established: TLSv1\.2 ECDHE-ECDSA-AES128-GCM-SHA256 \(128 bits\)")
 
 

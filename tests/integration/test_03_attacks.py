@@ -510,3 +510,65 @@ def test_domain_is_case_insensitive(daemon):
         c.send(sample_message() + b".\r\n")
         assert c.reply().code == 250
     daemon.wait_for_maildir("user@mail.test")
+
+
+# -- connection limits (thousands of idle connections) -------------------------------------------
+
+
+@pytest.mark.parametrize("limit", ["max_connections_per_ip", "max_connections"])
+def test_connection_limit(make_daemon, limit):
+    daemon = make_daemon(limits={limit: 3})
+    # The readiness probes are gone (with a limit of 3, one of the 4 may itself be refused).
+    daemon.wait_for_log(r"disconnect |refused: ", count=len(daemon.ports))
+    probes_refused = daemon.log().count("refused: ")
+    held = []
+    try:
+        for port in ("implicit", "starttls", "mx"):
+            c = RawSMTP.implicit(daemon) if port == "implicit" else RawSMTP(daemon.ports[port])
+            held.append(c)
+            greet(c)
+        # Over the limit: plaintext listeners say 421 and close; implicit TLS just closes.
+        with RawSMTP(daemon.ports["starttls"]) as extra:
+            assert extra.read_to_eof(timeout=5) == b"421 4.7.0 Too many connections, try again later\r\n"
+        with socket.create_connection(("127.0.0.1", daemon.ports["implicit"]), timeout=5) as s:
+            s.settimeout(5)
+            try:
+                assert s.recv(100) == b""
+            except ConnectionResetError:
+                pass
+        daemon.wait_for_log(rf"refused: {limit} \(3\) reached", count=probes_refused + 2)
+        # The sessions that were let in still work.
+        held[0].ehlo()
+        held[0].envelope("a@example.org", ["demo@localhost"])
+        # A slot comes back when a session ends.
+        assert held.pop().cmd("QUIT").code == 221
+        daemon.wait_for_log(r"disconnect .*messages=0",
+                            count=len(daemon.ports) - probes_refused + 1)
+        with RawSMTP.implicit(daemon) as again:
+            greet(again)
+    finally:
+        for c in held:
+            c.close()
+
+
+@pytest.mark.parametrize("how", ["close_notify", "tcp_close", "tcp_reset"])
+def test_truncated_message_never_delivered(daemon, how):
+    """A message whose terminator never arrives is not delivered, however the client leaves."""
+    with RawSMTP.implicit(daemon) as c:
+        greet(c)
+        c.ehlo()
+        c.envelope("a@example.org", ["demo@localhost"])
+        assert c.cmd("DATA").code == 354
+        c.send(sample_message("truncated") + b"\r\n.\r")  # all but the final LF
+        time.sleep(0.1)
+        if how == "close_notify":
+            raw = c.sock.unwrap()
+            raw.close()
+        elif how == "tcp_reset":
+            c.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            c.close()
+        else:
+            c.close()
+    daemon.wait_for_log(r"disconnect tls=\S+ \S+ sni=mail\.test messages=0")
+    daemon.assert_no_more_mail("demo@localhost", 0, settle=0.3)
+    assert queued_count(daemon) == 0

@@ -160,3 +160,40 @@ def test_restart_on_same_ports(daemon):
         c.ehlo()
         send_one(c, sample_message("two"))
     daemon.wait_for_maildir("demo@localhost", 2)
+
+
+def test_shutdown_not_delayed_by_pending_handshakes(daemon):
+    """A client that connects and never starts TLS (port scanners, broken clients) must not hold
+    up a graceful stop until tls_handshake_timeout (default 10 s)."""
+    silent = socket.create_connection(("127.0.0.1", daemon.ports["implicit"]), timeout=10)
+    stalled = RawSMTP(daemon.ports["starttls"])
+    try:
+        greet(stalled)
+        stalled.ehlo()
+        assert stalled.cmd("STARTTLS").code == 220  # and then no ClientHello
+        daemon.wait_for_log(r"connect \(tls=implicit\)", count=2)  # readiness probe + ours
+        start = time.monotonic()
+        daemon.signal(signal.SIGTERM)
+        assert daemon.wait_exit(timeout=15) == 0
+        elapsed = time.monotonic() - start
+        assert elapsed < 3, f"shutdown took {elapsed:.1f}s\n{daemon.log()}"
+        silent.settimeout(5)
+        assert silent.recv(100) == b""
+        assert stalled.read_to_eof(timeout=5) == b""
+    finally:
+        silent.close()
+        stalled.close()
+
+
+def test_sigkill_mid_data_delivers_nothing(daemon):
+    with RawSMTP.implicit(daemon) as c:
+        greet(c)
+        c.ehlo()
+        c.envelope("a@example.org", ["demo@localhost"])
+        assert c.cmd("DATA").code == 354
+        c.send(sample_message("half", b"x" * 70 + b"\r\n") * 100)
+        time.sleep(0.2)
+        daemon.kill()
+    daemon.start()
+    assert "recovered" not in daemon.log(since_start=True)
+    daemon.assert_no_more_mail("demo@localhost", 0)

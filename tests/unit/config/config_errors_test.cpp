@@ -274,5 +274,24 @@ TEST(ConfigErrors, TomlDuplicateKeyIsASyntaxError) {
   EXPECT_EQ(e->line(), 2);
 }
 
+TEST(ConfigErrors, AccountsValues) {
+  expect_error("[accounts]\nfile = \"users\"\npassword = \"x\"\n", 12, "accounts.password",
+               "unknown key");
+  expect_error("[accounts]\nfile = \"\"\n", 11, "accounts.file", "must not be empty");
+  expect_error("[accounts]\nscram_iterations = 4095\n", 11, "accounts.scram_iterations",
+               "between 4096 and 10000000");
+  expect_error("[accounts]\nexpose_user = \"yes\"\n", 11, "accounts.expose_user",
+               "expected a boolean, got a string");
+}
+
+TEST(ConfigErrors, AuthThrottleValues) {
+  expect_error("[auth]\nlockout_after = 0\n", 11, "auth.lockout_after", "between 1 and 100000");
+  expect_error("[auth]\ndelay_after = -1\n", 11, "auth.delay_after", "between 0 and 100000");
+  expect_error("[auth]\nmax_delay = 61\n", 11, "auth.max_delay", "between 0 and 60");
+  expect_error("[auth]\nlockout = 0\n", 11, "auth.lockout", "between 1 and 604800");
+  expect_error("[auth]\nwindow = 2592001\n", 11, "auth.window", "between 1 and 2592000");
+  expect_error("[auth]\nwindow = 60\nlockuot = 5\n", 12, "auth.lockuot", "unknown key");
+}
+
 }  // namespace
 }  // namespace sealpost::config

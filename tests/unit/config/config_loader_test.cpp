@@ -65,6 +65,18 @@ max_bad_commands = 5
 idle_timeout = 60
 session_timeout = 600
 tls_handshake_timeout = 5
+
+[accounts]
+file = "users"
+scram_iterations = 4096
+expose_user = true
+
+[auth]
+delay_after = 0
+lockout_after = 5
+lockout = 60
+max_delay = 4
+window = 600
 )";
 
 TEST(ConfigLoader, FullFile) {
@@ -111,6 +123,15 @@ TEST(ConfigLoader, FullFile) {
   EXPECT_EQ(c.limits.idle_timeout, std::chrono::seconds(60));
   EXPECT_EQ(c.limits.session_timeout, std::chrono::seconds(600));
   EXPECT_EQ(c.limits.tls_handshake_timeout, std::chrono::seconds(5));
+
+  EXPECT_EQ(c.accounts.file, "/etc/sealpost/users");  // relative to the file's directory
+  EXPECT_EQ(c.accounts.scram_iterations, 4096u);
+  EXPECT_TRUE(c.accounts.expose_user);
+  EXPECT_EQ(c.auth.delay_after, 0u);
+  EXPECT_EQ(c.auth.lockout_after, 5u);
+  EXPECT_EQ(c.auth.lockout, std::chrono::seconds(60));
+  EXPECT_EQ(c.auth.max_delay, std::chrono::seconds(4));
+  EXPECT_EQ(c.auth.window, std::chrono::seconds(600));
 }
 
 TEST(ConfigLoader, DefaultsFillTheRest) {
@@ -137,6 +158,14 @@ address = "me@localhost"
   EXPECT_EQ(c.mailboxes[0].maildir, "/srv/sealpost-state/mail/me@localhost");
   EXPECT_EQ(c.limits.max_message_size, defaults.max_message_size);
   EXPECT_EQ(c.limits.idle_timeout, defaults.idle_timeout);
+  EXPECT_TRUE(c.accounts.file.empty());  // no file: AUTH is not offered
+  EXPECT_EQ(c.accounts.scram_iterations, 100000u);
+  EXPECT_FALSE(c.accounts.expose_user);
+  EXPECT_EQ(c.auth.delay_after, 3u);
+  EXPECT_EQ(c.auth.lockout_after, 10u);
+  EXPECT_EQ(c.auth.lockout, std::chrono::seconds(900));
+  EXPECT_EQ(c.auth.max_delay, std::chrono::seconds(8));
+  EXPECT_EQ(c.auth.window, std::chrono::seconds(3600));
 }
 
 TEST(ConfigLoader, EmbeddedDefault) {
@@ -169,6 +198,8 @@ TEST(ConfigLoader, EmbeddedDefault) {
   EXPECT_EQ(c.mailboxes[0].address, "demo@localhost");
   EXPECT_EQ(c.mailboxes[0].maildir, "/tmp/sp/mail/demo@localhost");
   EXPECT_EQ(c.postmaster, "demo@localhost");
+  EXPECT_EQ(c.accounts.file, "/tmp/sp/users");
+  EXPECT_FALSE(c.accounts.expose_user);
 }
 
 // Field-by-field, since the plain structs carry no operator==.
@@ -204,6 +235,24 @@ void expect_same(const Config& a, const Config& b) {
   EXPECT_EQ(a.limits.idle_timeout, b.limits.idle_timeout);
   EXPECT_EQ(a.limits.session_timeout, b.limits.session_timeout);
   EXPECT_EQ(a.limits.tls_handshake_timeout, b.limits.tls_handshake_timeout);
+  EXPECT_EQ(a.limits.max_connections, b.limits.max_connections);
+  EXPECT_EQ(a.limits.max_connections_per_ip, b.limits.max_connections_per_ip);
+  EXPECT_EQ(a.accounts.file, b.accounts.file);
+  EXPECT_EQ(a.accounts.scram_iterations, b.accounts.scram_iterations);
+  EXPECT_EQ(a.accounts.expose_user, b.accounts.expose_user);
+  EXPECT_EQ(a.auth.delay_after, b.auth.delay_after);
+  EXPECT_EQ(a.auth.lockout_after, b.auth.lockout_after);
+  EXPECT_EQ(a.auth.lockout, b.auth.lockout);
+  EXPECT_EQ(a.auth.max_delay, b.auth.max_delay);
+  EXPECT_EQ(a.auth.window, b.auth.window);
+}
+
+TEST(ConfigLoader, ToTomlRoundTripsAnUnsetAccountsFile) {
+  Config c = embedded_default("/var/lib/sealpost");
+  c.accounts.file.clear();
+  std::string text = to_toml(c);
+  EXPECT_NE(text.find("[accounts]\n# file unset"), std::string::npos) << text;
+  expect_same(c, load_string(text, "printed.toml", "/"));
 }
 
 TEST(ConfigLoader, ToTomlRoundTripsAFile) {

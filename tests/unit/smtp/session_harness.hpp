@@ -1,4 +1,4 @@
-// Test harness for ServerSession: a fake RecipientPolicy, a minimal driver (performs Enqueue
+// Test harness for ServerSession: a fake SessionPolicy, a minimal driver (performs Enqueue
 // actions like src/net would) and dialogue helpers: expect(h, "MAIL FROM:<a@b>\r\n", "250 2.1.0").
 // Shared by server_session_test.cpp and server_session_content_test.cpp.
 #pragma once
@@ -19,16 +19,24 @@ namespace sealpost::smtp::testing {
 
 // Accepts mailboxes @localhost from a fixed set; 550 5.1.1 for other local names, 554 5.7.1
 // (relay denied) for any other domain; "busy@localhost" fails temporarily; bare <Postmaster> ok.
-class FakePolicy final : public RecipientPolicy {
+class FakePolicy final : public SessionPolicy {
  public:
-  Reply check_recipient(const Mailbox& rcpt, bool /*authenticated*/) const override {
+  Reply check_recipient(const Mailbox& rcpt, const std::string& user) const override {
     if (rcpt.domain.empty()) return make_reply(250, "2.1.5", "Ok");
-    if (!is_ascii_case_equal(rcpt.domain, "localhost"))
+    if (!is_ascii_case_equal(rcpt.domain, "localhost")) {
+      if (!user.empty()) return make_reply(250, "2.1.5", "Ok");  // authenticated relay
       return make_reply(554, "5.7.1", "Relay access denied");
+    }
     if (rcpt.local_part == "busy") return make_reply(450, "4.2.1", "Mailbox busy, try later");
     if (!mailboxes_.contains(ascii_lower(rcpt.local_part)))
       return make_reply(550, "5.1.1", "User unknown");
     return make_reply(250, "2.1.5", "Ok");
+  }
+  // An authenticated user may send as itself (user@localhost) or with the null path.
+  Reply check_sender(const Mailbox& sender, bool null_path,
+                     const std::string& user) const override {
+    if (user.empty() || null_path || sender.text() == user) return make_reply(250, "2.1.0", "Ok");
+    return make_reply(553, "5.7.1", "Sender address not owned by user " + user);
   }
 
  private:
