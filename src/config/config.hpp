@@ -28,6 +28,8 @@ struct Listener {
   TlsMode tls = TlsMode::kStartTls;
   Role role = Role::kMx;
   std::vector<std::string> pki;  // names of Pki entries; the first is the default (no SNI)
+  // Ask TLS clients for a certificate (never required) so SASL EXTERNAL can map it to a user.
+  bool request_client_certificate = false;
 };
 
 struct Mailbox {

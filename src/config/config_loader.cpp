@@ -387,7 +387,7 @@ void Reader::read_listeners(const toml::node& node, Config& config) const {
   for (std::size_t i = 0; i < array.size(); ++i) {
     std::string path = "listen[" + std::to_string(i) + "]";
     const toml::table& t = as_table(array[i], path);
-    check_keys(t, path, {"address", "tls", "role", "pki"});
+    check_keys(t, path, {"address", "tls", "role", "pki", "client_certificates"});
     for (std::string_view required : {"address", "tls", "role"}) {
       if (!t.get(required)) fail(line_of(t), join(path, required), "missing required key");
     }
@@ -399,6 +399,13 @@ void Reader::read_listeners(const toml::node& node, Config& config) const {
     l.port = endpoint->port;
     l.tls = as_enum(*t.get("tls"), path + ".tls", kTlsModes);
     l.role = as_enum(*t.get("role"), path + ".role", kRoles);
+    if (const toml::node* cc = t.get("client_certificates")) {
+      static constexpr std::pair<std::string_view, bool> kModes[] = {{"none", false},
+                                                                     {"request", true}};
+      l.request_client_certificate = as_enum(*cc, path + ".client_certificates", kModes);
+      if (l.request_client_certificate && l.tls == TlsMode::kNone)
+        fail(line_of(*cc), path + ".client_certificates", "needs a TLS listener");
+    }
 
     if (const toml::node* pki = t.get("pki")) {
       const toml::array& names = as_array(*pki, path + ".pki");
@@ -660,6 +667,8 @@ std::string to_toml(const Config& config) {
     out << "tls = " << quote(name_of(kTlsModes, l.tls)) << "\n";
     out << "role = " << quote(name_of(kRoles, l.role)) << "\n";
     out << "pki = " << list(l.pki, str) << "\n";
+    out << "client_certificates = " << quote(l.request_client_certificate ? "request" : "none")
+        << "\n";
   }
   out << "\n[domains]\n";
   out << "local = " << list(config.local_domains, str) << "\n";

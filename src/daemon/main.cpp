@@ -12,8 +12,13 @@
 #include <filesystem>
 #include <iostream>
 
+#include "auth/credential_store.hpp"
+#include "auth/demo_user.hpp"
+#include "auth/password_hash.hpp"
+#include "auth/throttle.hpp"
 #include "config/config_loader.hpp"
 #include "daemon/banner.hpp"
+#include "daemon/secret.hpp"
 #include "delivery/mailbox_directory.hpp"
 #include "delivery/maildir.hpp"
 #include "delivery/scheduler.hpp"
@@ -67,7 +72,36 @@ int run(config::Config cfg, bool embedded) {
         return deliver_local(directory, m, i);
       },
       delivery::Scheduler::Options{});
-  net::LocalPolicy policy(directory, nullptr);
+  // Accounts: AUTH is offered on submission listeners when a credentials file is configured.
+  std::optional<auth::CredentialStore> store;
+  std::optional<std::string> demo_password;
+  if (!cfg.accounts.file.empty()) {
+    if (embedded)
+      demo_password = auth::ensure_demo_user(cfg.accounts.file, cfg.accounts.scram_iterations);
+    store.emplace(cfg.accounts.file);
+    store->load();
+  }
+  for (const auto& l : cfg.listeners) {
+    if (l.role == config::Role::kSubmission && (!store || l.tls == config::TlsMode::kNone)) {
+      spdlog::warn(
+          "listener {}:{}: role submission without {}: AUTH is not offered and only "
+          "local recipients are accepted",
+          l.address, l.port, store ? "TLS" : "an [accounts] file");
+    }
+  }
+  auth::Throttle throttle(cfg.auth);
+  asio::thread_pool auth_pool(2);  // a login storm queues here, never on an event loop
+  net::AuthServices auth_services;
+  auth_services.store = store ? &*store : nullptr;
+  auth_services.throttle = &throttle;
+  auth_services.pool = &auth_pool;
+  auth_services.fake_salt_secret = daemon::load_or_create_secret(cfg.state_dir / "auth-secret");
+  auth_services.fake_iterations = cfg.accounts.scram_iterations;
+  auth_services.dummy_hash = auth::hash_password(daemon::random_token());
+  net::LocalPolicy policy(directory, [&store](const std::string& user, const std::string& address) {
+    auto u = store ? store->lookup(user) : nullptr;
+    return u && auth::may_send_as(*u, address);
+  });
   // fsyncs of concurrent sessions overlap here instead of queueing behind one another.
   asio::thread_pool io_pool(4);
   net::SpoolEnqueuer enqueuer(spool, scheduler, io_pool, cfg.hostname);
@@ -85,6 +119,10 @@ int run(config::Config cfg, bool embedded) {
     c.policy = &policy;
     c.certs = &certs;
     c.enqueuer = &enqueuer;
+    if (store && c.listener.role == config::Role::kSubmission &&
+        c.listener.tls != config::TlsMode::kNone)
+      c.auth = &auth_services;
+    c.expose_auth_user = cfg.accounts.expose_user;
     contexts.push_back(std::move(c));
   }
 
@@ -99,7 +137,7 @@ int run(config::Config cfg, bool embedded) {
   server.start();
   spdlog::info("sealpostd started: {} listener(s), state in {}", cfg.listeners.size(),
                cfg.state_dir.string());
-  if (embedded) std::cout << daemon::dev_banner(cfg) << std::flush;
+  if (embedded) std::cout << daemon::dev_banner(cfg, demo_password) << std::flush;
 
   for (;;) {
     int sig = 0;
@@ -119,6 +157,7 @@ int run(config::Config cfg, bool embedded) {
   server.shutdown(std::chrono::seconds(10));
   scheduler.stop();
   io_pool.join();
+  auth_pool.join();
   spdlog::info("sealpostd stopped");
   return 0;
 }

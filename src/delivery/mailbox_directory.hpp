@@ -23,7 +23,7 @@ class MailboxDirectory {
   std::optional<std::filesystem::path> find(std::string_view address) const;
 
  private:
-  std::unordered_set<std::string> domains_;                          // lower-cased
+  std::unordered_set<std::string> domains_;                           // lower-cased
   std::unordered_map<std::string, std::filesystem::path> mailboxes_;  // lower-cased address
   std::optional<std::filesystem::path> postmaster_;
 };

@@ -34,10 +34,10 @@ class Scheduler {
   Scheduler(queue::Spool& spool, DeliverFn deliver, Options options);
   ~Scheduler();  // stop()s
 
-  void start();                     // starts the worker threads
-  void enqueue(std::string id);     // thread-safe; called after a commit or by recovery
-  void stop();                      // finishes in-flight deliveries, then joins
-  std::size_t pending() const;      // queued + waiting for retry (for tests and status)
+  void start();                  // starts the worker threads
+  void enqueue(std::string id);  // thread-safe; called after a commit or by recovery
+  void stop();                   // finishes in-flight deliveries, then joins
+  std::size_t pending() const;   // queued + waiting for retry (for tests and status)
   // Blocks until nothing is queued or in flight (retries excluded) or the timeout passes.
   bool wait_idle(std::chrono::milliseconds timeout);
 

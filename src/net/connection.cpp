@@ -28,6 +28,11 @@ smtp::SessionSettings settings_for(const ListenerContext& c) {
   s.starttls_offered = c.listener.tls == config::TlsMode::kStartTls ||
                        c.listener.tls == config::TlsMode::kRequireStartTls;
   s.tls_required = c.listener.tls == config::TlsMode::kRequireStartTls;
+  if (c.auth) {
+    // Placeholder until TLS is up (nothing is advertised before it); see handshake().
+    s.auth_mechanisms = {"PLAIN"};
+    s.auth_required = c.listener.role == config::Role::kSubmission;
+  }
   return s;
 }
 
@@ -46,7 +51,9 @@ Connection::Connection(asio::ip::tcp::socket socket, const ListenerContext& cont
       transport_(std::move(socket)),
       peer_(peer_of(transport_.socket())),
       timer_(transport_.socket().get_executor()),
-      session_(settings_for(context), *context.policy, peer_) {}
+      session_(settings_for(context), *context.policy, peer_) {
+  if (context.auth) authenticator_.emplace(*context.auth, peer_);
+}
 
 std::string Connection::tag() const {
   return "[" + peer_ + "]:" + std::to_string(context_.listener.port);
@@ -121,7 +128,8 @@ asio::awaitable<bool> Connection::handshake() {
     co_return false;
   }
   std::string detail;
-  auto ec = co_await transport_.accept_tls(contexts->default_context(), &detail);
+  auto ec = co_await transport_.accept_tls(contexts->default_context(),
+                                           context_.listener.request_client_certificate, &detail);
   Interrupt why = std::exchange(fired_, Interrupt::kNone);
   if (ec) {
     spdlog::info("{} TLS handshake failed: {}", tag(),
@@ -135,6 +143,9 @@ asio::awaitable<bool> Connection::handshake() {
   // OpenSSL puts the SSL back "in init", and asking it then would log tls=none.
   tls_summary_ = info.version + " " + info.cipher +
                  " sni=" + (info.server_name.empty() ? "-" : info.server_name);
+  if (authenticator_) {
+    session_.set_auth_mechanisms(authenticator_->on_tls(const_cast<SSL*>(transport_.ssl())));
+  }
   session_.on_tls_started(
       smtp::TlsFacts{true, info.version, info.cipher, info.bits, info.server_name});
   co_return true;
@@ -149,6 +160,16 @@ asio::awaitable<void> Connection::enqueue() {
     ++messages_;
     session_.on_enqueued(outcome.queue_id);
   }
+}
+
+asio::awaitable<void> Connection::authenticate() {
+  armed_ = Interrupt::kNone;  // a throttle delay or password hashing is not idleness
+  smtp::AuthRequest request = session_.take_auth_request();
+  if (!authenticator_) {
+    session_.on_auth_result(smtp::AuthResult{smtp::AuthResult::Kind::kTemporaryFailure, {}, {}});
+    co_return;
+  }
+  session_.on_auth_result(co_await authenticator_->step(request));
 }
 
 asio::awaitable<void> Connection::run() {
@@ -179,6 +200,10 @@ asio::awaitable<void> Connection::run() {
     }
     if (action == smtp::Action::kEnqueue) {
       co_await enqueue();
+      continue;
+    }
+    if (action == smtp::Action::kAuthenticate) {
+      co_await authenticate();
       continue;
     }
     if (shutdown_requested_ && !shutdown_delivered_) {

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "config/config.hpp"
+#include "net/authenticator.hpp"
 #include "net/connection_limiter.hpp"
 #include "net/enqueuer.hpp"
 #include "net/transport.hpp"
@@ -28,6 +29,8 @@ struct ListenerContext {
   const smtp::SessionPolicy* policy = nullptr;
   tls::CertStore* certs = nullptr;
   Enqueuer* enqueuer = nullptr;
+  const AuthServices* auth = nullptr;  // null: no AUTH on this listener (role mx)
+  bool expose_auth_user = false;
 };
 
 class Connection : public std::enable_shared_from_this<Connection> {
@@ -47,6 +50,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   asio::awaitable<void> watchdog();
   asio::awaitable<bool> handshake();
   asio::awaitable<void> enqueue();
+  asio::awaitable<void> authenticate();
   asio::awaitable<bool> flush();
   void arm(std::chrono::seconds timeout, Interrupt kind);
   void log_session_events();
@@ -65,6 +69,7 @@ class Connection : public std::enable_shared_from_this<Connection> {
   bool shutdown_delivered_ = false;
   bool closed_ = false;
   smtp::ServerSession session_;
+  std::optional<Authenticator> authenticator_;
   unsigned messages_ = 0;
   std::string tls_summary_ = "none";  // "version cipher sni=name" once a handshake succeeded
 };

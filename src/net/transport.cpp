@@ -97,13 +97,21 @@ asio::awaitable<std::error_code> Transport::write_all(std::string_view data) {
   co_return std::error_code{};
 }
 
-asio::awaitable<std::error_code> Transport::accept_tls(SSL_CTX* ctx, std::string* detail) {
+asio::awaitable<std::error_code> Transport::accept_tls(SSL_CTX* ctx,
+                                                       bool request_client_certificate,
+                                                       std::string* detail) {
   ssl_ = SSL_new(ctx);
   if (!ssl_ || SSL_set_fd(ssl_, socket_.native_handle()) != 1) {
     *detail = openssl_error_text();
     co_return std::make_error_code(std::errc::not_enough_memory);
   }
   SSL_set_accept_state(ssl_);
+  if (request_client_certificate) {
+    // Any certificate is accepted at the TLS layer; identity comes from the pinned SHA-256
+    // in the credentials file (SASL EXTERNAL), so no CA list is needed.
+    SSL_set_verify(ssl_, SSL_VERIFY_PEER | SSL_VERIFY_CLIENT_ONCE,
+                   [](int, X509_STORE_CTX*) { return 1; });
+  }
   for (;;) {
     ERR_clear_error();
     int rc = SSL_do_handshake(ssl_);

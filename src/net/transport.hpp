@@ -27,7 +27,10 @@ class Transport {
   asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(std::span<char> buf);
   asio::awaitable<std::error_code> write_all(std::string_view data);
   // Server-side handshake with ctx (SNI may switch it). On failure `detail` says why.
-  asio::awaitable<std::error_code> accept_tls(SSL_CTX* ctx, std::string* detail);
+  // request_client_certificate: ask for (not require) a client certificate; it is not
+  // validated against a CA here — the credential store pins certificates by SHA-256.
+  asio::awaitable<std::error_code> accept_tls(SSL_CTX* ctx, bool request_client_certificate,
+                                              std::string* detail);
   // Best-effort close_notify, then close. Never waits long: the peer may be gone.
   void close();
   // Aborts pending waits (timeouts, shutdown): they complete with operation_aborted.

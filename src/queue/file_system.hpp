@@ -15,7 +15,7 @@ class FileSystem {
  public:
   virtual ~FileSystem() = default;
   virtual int open_new(const std::filesystem::path& path, int* fd) = 0;  // O_CREAT|O_EXCL|O_WRONLY
-  virtual int write_all(int fd, std::string_view data) = 0;  // loops over short writes
+  virtual int write_all(int fd, std::string_view data) = 0;              // loops over short writes
   virtual int fdatasync(int fd) = 0;
   virtual int close(int fd) = 0;
   virtual int rename(const std::filesystem::path& from, const std::filesystem::path& to) = 0;

@@ -17,8 +17,8 @@
 namespace sealpost::queue {
 
 struct CommitResult {
-  int error = 0;      // 0 = durable; else the errno of the first failing step
-  std::string what;   // "write tmp/ID: No space left on device" — for the log
+  int error = 0;     // 0 = durable; else the errno of the first failing step
+  std::string what;  // "write tmp/ID: No space left on device" — for the log
   bool ok() const { return error == 0; }
 };
 

@@ -118,6 +118,11 @@ class ServerSession {
   // Input buffered but not yet processed (a flood guard for the driver).
   std::size_t buffered() const { return in_.size() - in_pos_; }
 
+  // The driver narrows the listener's mechanisms once TLS tells what is possible (-PLUS needs
+  // TLS 1.3, EXTERNAL a client certificate). Call before on_tls_started().
+  void set_auth_mechanisms(std::vector<std::string> mechanisms) {
+    settings_.auth_mechanisms = std::move(mechanisms);
+  }
   void on_tls_started(TlsFacts tls);
   void on_tls_failed();
   void on_enqueued(std::string_view queue_id);
