@@ -50,6 +50,13 @@ sigset_t handled_signals() {
 delivery::Outcome deliver_local(const delivery::MailboxDirectory& directory,
                                 const queue::StoredMessage& message, unsigned index) {
   const std::string& rcpt = message.envelope.recipients.at(index);
+  std::size_t at = rcpt.rfind('@');
+  // A bare <Postmaster> (no domain) is local by definition (RFC 5321 §4.1.1.3).
+  if (at != std::string::npos && !directory.is_local_domain(rcpt.substr(at + 1))) {
+    // Relayed by an authenticated user; remote delivery (MX, DANE, MTA-STS) is not built yet,
+    // so the message waits in the queue (visible with `sealpost queue list`).
+    return delivery::TempFail{"451 4.4.0 <" + rcpt + ">: remote delivery not available yet"};
+  }
   auto maildir = directory.find(rcpt);
   if (!maildir) return delivery::PermFail{"550 5.1.1 <" + rcpt + ">: mailbox no longer exists"};
   return delivery::Maildir(*maildir).deliver(message.id, index, message.content);
@@ -104,7 +111,7 @@ int run(config::Config cfg, bool embedded) {
   });
   // fsyncs of concurrent sessions overlap here instead of queueing behind one another.
   asio::thread_pool io_pool(4);
-  net::SpoolEnqueuer enqueuer(spool, scheduler, io_pool, cfg.hostname);
+  net::SpoolEnqueuer enqueuer(spool, scheduler, io_pool, cfg.hostname, cfg.accounts.expose_user);
 
   std::vector<net::ListenerContext> contexts;
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {

@@ -17,7 +17,12 @@ namespace sealpost::net {
 
 asio::awaitable<EnqueueOutcome> SpoolEnqueuer::enqueue(smtp::Transaction txn) {
   std::string id = queue::make_queue_id();
-  std::string header = smtp::received_header(txn, hostname_, id, std::time(nullptr));
+  std::string header = smtp::received_header(txn, hostname_, id, std::time(nullptr), expose_user_);
+  if (expose_user_ && !txn.auth_user.empty()) {
+    // RFC 8601 §2.7.4: the result of SMTP AUTH, only when the operator chose to expose it.
+    header = "Authentication-Results: " + hostname_ + "; auth=pass smtp.auth=" + txn.auth_user +
+             "\r\n" + header;
+  }
   queue::Envelope envelope{txn.reverse_path, txn.recipients, txn.smtputf8, txn.body_8bit};
   const std::string_view parts[] = {header, txn.body};
 
@@ -35,9 +40,10 @@ asio::awaitable<EnqueueOutcome> SpoolEnqueuer::enqueue(smtp::Transaction txn) {
         "", full ? smtp::make_reply(452, "4.3.1", "Insufficient system storage")
                  : smtp::make_reply(451, "4.3.0", "Local error in processing; try again later")};
   }
-  spdlog::info("{}: from=<{}> nrcpt={} size={} tls={} result=queued", id, txn.reverse_path,
+  spdlog::info("{}: from=<{}> nrcpt={} size={} tls={} user={} result=queued", id, txn.reverse_path,
                txn.recipients.size(), txn.body.size(),
-               txn.tls.active ? txn.tls.version : std::string("none"));
+               txn.tls.active ? txn.tls.version : std::string("none"),
+               txn.auth_user.empty() ? "-" : txn.auth_user);
   scheduler_.enqueue(id);
   co_return EnqueueOutcome{id, std::nullopt};
 }

@@ -13,9 +13,14 @@ namespace sealpost::net {
 
 class SpoolEnqueuer : public Enqueuer {
  public:
+  // expose_user: name the authenticated user in Received and Authentication-Results.
   SpoolEnqueuer(queue::Spool& spool, delivery::Scheduler& scheduler, asio::thread_pool& io_pool,
-                std::string hostname)
-      : spool_(spool), scheduler_(scheduler), io_pool_(io_pool), hostname_(std::move(hostname)) {}
+                std::string hostname, bool expose_user = false)
+      : spool_(spool),
+        scheduler_(scheduler),
+        io_pool_(io_pool),
+        hostname_(std::move(hostname)),
+        expose_user_(expose_user) {}
 
   asio::awaitable<EnqueueOutcome> enqueue(smtp::Transaction txn) override;
 
@@ -24,6 +29,7 @@ class SpoolEnqueuer : public Enqueuer {
   delivery::Scheduler& scheduler_;
   asio::thread_pool& io_pool_;
   std::string hostname_;
+  bool expose_user_;
 };
 
 }  // namespace sealpost::net

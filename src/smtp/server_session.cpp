@@ -110,8 +110,9 @@ void ServerSession::receive(std::string_view bytes) {
 void ServerSession::process() {
   while (action_ == Action::kNone) {
     // A shutdown deferred by on_shutdown() takes effect once the message has ended, however
-    // it ended (queued, rejected, or a BDAT chunk answered).
-    if (shutdown_pending_ && state_ == State::kCommand) {
+    // it ended (queued, rejected, or a BDAT chunk answered), or once an AUTH step has been
+    // answered (a 334 too: on_shutdown() does not wait for a client's SASL response either).
+    if (shutdown_pending_ && (state_ == State::kCommand || state_ == State::kAuthResponse)) {
       close_with(421, "4.3.2", settings_.hostname + " Service shutting down");
       break;
     }
@@ -154,7 +155,12 @@ bool ServerSession::next_line() {
       if (drain_prev_cr_ && view[i] == '\n') {
         in_pos_ += i + 1;
         state_ = State::kCommand;
-        error_reply(500, "5.5.2", "Line too long");
+        // The same reply the line would have had arriving whole (handle_auth_response).
+        if (drain_auth_) {
+          error_reply(500, "5.5.6", "Authentication exchange line too long");
+        } else {
+          error_reply(500, "5.5.2", "Line too long");
+        }
         return true;
       }
       drain_prev_cr_ = view[i] == '\r';
@@ -171,6 +177,7 @@ bool ServerSession::next_line() {
       // Never buffer an endless line: discard until its CRLF, then reply once.
       log("command line too long; draining");
       drain_prev_cr_ = view.back() == '\r';
+      drain_auth_ = state_ == State::kAuthResponse;
       in_pos_ += view.size();
       scan_pos_ = in_pos_;
       state_ = State::kDrainLine;
@@ -334,8 +341,9 @@ void ServerSession::handle_mail(std::string_view arg) {
     } else if (p.keyword == "SMTPUTF8") {  // RFC 6531 §3.4
       if (p.has_value) return error_reply(501, "5.5.4", "SMTPUTF8 takes no value");
       t.smtputf8 = true;
-    } else if (p.keyword == "AUTH" && !settings_.auth_mechanisms.empty()) {
-      // RFC 4954 §5: accepted and not trusted; we never relay an identity we did not verify.
+    } else if (p.keyword == "AUTH" && tls_.active && !settings_.auth_mechanisms.empty()) {
+      // RFC 4954 §5: only where AUTH is advertised (inside TLS); accepted and not trusted, we
+      // never relay an identity we did not verify.
       if (!p.has_value) return error_reply(501, "5.5.4", "AUTH parameter needs a value");
     } else {
       return error_reply(555, "5.5.4", "Unsupported MAIL parameter " + p.keyword);
@@ -538,6 +546,9 @@ void ServerSession::handle_auth(std::string_view arg) {
     // RFC 4954 §6 / RFC 8314: never accept credentials in the clear.
     return error_reply(538, "5.7.11", "Encryption required for requested authentication mechanism");
   }
+  // AUTH is an EHLO extension (RFC 4954 §3): a HELO client was never offered it, and its
+  // Received header could not record the authentication (no "A" after "SMTP", RFC 3848).
+  if (!esmtp_) return error_reply(503, "5.5.1", "Send EHLO first");
   if (!auth_user_.empty()) return error_reply(503, "5.5.1", "Already authenticated");
   if (in_transaction_) return error_reply(503, "5.5.1", "AUTH not allowed in a mail transaction");
   std::size_t space = arg.find(' ');

@@ -175,6 +175,7 @@ class ServerSession {
   bool esmtp_ = false;
   std::size_t bad_commands_ = 0;
   bool drain_prev_cr_ = false;
+  bool drain_auth_ = false;  // the line being drained is a SASL response (kAuthResponse)
   bool shutdown_pending_ = false;
   std::string auth_user_;
   AuthRequest auth_request_;

@@ -2,6 +2,13 @@
 // driver three times — whole, in small chunks, byte by byte (inputs up to 2 KiB) — checking
 // invariants on every step and that the transcripts agree (bugs hide at buffer boundaries).
 // Input layout: [flags][c0][c1][c2] then the session bytes; chunk sizes cycle c0..c2 (%32 + 1).
+// The high bits of c0 and c1, unused by the chunk sizes, configure AUTH (AuthFlag below).
+//
+// AUTH: the simulated authenticator answers each AuthRequest from the request alone (mechanism,
+// initial flag, response text) and the number of steps in the current exchange, never from the
+// input position or the chunk boundaries, so the three runs see the same results for the same
+// request sequence and their transcripts stay comparable. Results cover every AuthResult kind.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
@@ -10,6 +17,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "smtp/address.hpp"
 #include "smtp/server_session.hpp"
@@ -29,7 +37,45 @@ enum Flag : std::uint8_t {
   kHandshakeFails = 1 << 7,
 };
 
+// In c0 (bits 5..7).
+enum AuthFlag : std::uint8_t {
+  kAuthOffered = 1 << 5,     // PLAIN and LOGIN on this listener (inside TLS)
+  kAuthRequired = 1 << 6,    // MAIL only after AUTH (role submission)
+  kShutdownInAuth = 1 << 7,  // on_shutdown() while the first Authenticate action is pending
+};
+// In c1: at STARTTLS the driver narrows the mechanism list (set_auth_mechanisms).
+constexpr std::uint8_t kNarrowAtTls = 1 << 5;
+
 constexpr std::size_t kBufferBound = 64 * 1024;
+constexpr std::size_t kMaxAuthLine = 12288;
+constexpr const char* kDemoPlain = "AGRlbW8AcGFzcw==";  // \0demo\0pass
+
+// The authenticator: a pure function of the request and the exchange's step count.
+AuthResult authenticate(const AuthRequest& request, std::size_t step) {
+  using Kind = AuthResult::Kind;
+  if (request.response && *request.response == kDemoPlain)
+    return AuthResult{Kind::kSuccess, {}, "demo@localhost"};
+  if (!request.response) return AuthResult{Kind::kChallenge, "VXNlcm5hbWU6", {}};
+  if (step >= 4) return AuthResult{Kind::kBadCredentials, {}, {}};  // exchanges end
+  unsigned char c = request.response->empty() ? 0 : (*request.response)[0];
+  switch (c % 8) {
+    case 0:
+    case 1:
+      return AuthResult{Kind::kChallenge, request.initial ? "" : "UGFzc3dvcmQ6", {}};
+    case 2:
+      return AuthResult{Kind::kSuccess, {}, request.mechanism == "LOGIN" ? "bob@localhost" : "u"};
+    case 3:
+      return AuthResult{Kind::kMalformed, {}, {}};
+    case 4:
+      return AuthResult{Kind::kTemporaryFailure, {}, {}};
+    case 5:
+      return AuthResult{Kind::kTooWeak, {}, {}};
+    case 6:
+      return AuthResult{Kind::kEncryptionNeeded, {}, {}};
+    default:
+      return AuthResult{Kind::kBadCredentials, {}, {}};
+  }
+}
 
 class Policy final : public SessionPolicy {
  public:
@@ -43,6 +89,12 @@ class Policy final : public SessionPolicy {
     static const std::set<std::string> kLocal{"demo", "alice", "bob", "postmaster"};
     if (!kLocal.contains(ascii_lower(rcpt.local_part))) return make_reply(550, "5.1.1", "Unknown");
     return make_reply(250, "2.1.5", "Ok");
+  }
+  // An authenticated user may send as itself or with the null path.
+  Reply check_sender(const Mailbox& sender, bool null_path,
+                     const std::string& user) const override {
+    if (user.empty() || null_path || sender.text() == user) return make_reply(250, "2.1.0", "Ok");
+    return make_reply(553, "5.7.1", "Sender address not owned by user");
   }
 };
 
@@ -74,8 +126,8 @@ void check_output(std::string_view out) {
 }
 
 // One simulated connection; returns a transcript of replies and queued transactions.
-std::string run(std::uint8_t flags, std::string_view input,
-                const std::function<std::size_t(std::size_t)>& chunk_size) {
+std::string run(std::uint8_t flags, std::uint8_t auth_flags, bool narrow_at_tls,
+                std::string_view input, const std::function<std::size_t(std::size_t)>& chunk_size) {
   SessionSettings settings;
   settings.hostname = "mx.test";
   settings.starttls_offered = flags & kStartTlsOffered;
@@ -87,6 +139,10 @@ std::string run(std::uint8_t flags, std::string_view input,
   } else {
     settings.max_message_size = 64 * 1024;
   }
+  std::vector<std::string> mechanisms;
+  if (auth_flags & kAuthOffered) mechanisms = {"PLAIN", "LOGIN"};
+  settings.auth_mechanisms = mechanisms;
+  settings.auth_required = auth_flags & kAuthRequired;
   TlsFacts tls;
   if (flags & kImplicitTls) tls = TlsFacts{true, "TLSv1.3", "TLS_AES_128_GCM_SHA256", 128, ""};
   Policy policy;
@@ -95,6 +151,9 @@ std::string run(std::uint8_t flags, std::string_view input,
   std::size_t enqueues = 0;
   bool closed = false;
   bool flushed_after_close = false;
+  bool shutdown_in_auth_done = false;
+  std::string exchange_mechanism;  // non-empty while a 334 awaits the client's response
+  std::size_t exchange_steps = 0;
 
   auto collect = [&] {
     std::string out = session.take_output();
@@ -118,6 +177,10 @@ std::string run(std::uint8_t flags, std::string_view input,
           if (t.recipients.empty()) fail("enqueue without recipients");
           if (t.recipients.size() > settings.max_recipients) fail("too many recipients queued");
           if (t.body.size() > settings.max_message_size) fail("oversized body queued");
+          if (t.auth_user != session.auth_user())
+            fail("transaction auth_user is not the session's");
+          if (settings.auth_required && t.auth_user.empty()) fail("unauthenticated submission");
+          if (!t.auth_user.empty() && !t.tls.active) fail("authenticated without TLS");
           transcript += "{queued from=" + t.reverse_path +
                         " rcpts=" + std::to_string(t.recipients.size()) +
                         " body=" + std::to_string(std::hash<std::string>{}(t.body)) + "}";
@@ -128,13 +191,54 @@ std::string run(std::uint8_t flags, std::string_view input,
             session.on_enqueued("Q1");
           break;
         }
+        case Action::kAuthenticate: {
+          collect();
+          AuthRequest r = session.take_auth_request();
+          if (!session.tls_active()) fail("AUTH step without TLS");
+          if (!session.auth_user().empty()) fail("AUTH step when already authenticated");
+          if (session.in_transaction()) fail("AUTH step inside a transaction");
+          if (std::find(mechanisms.begin(), mechanisms.end(), r.mechanism) == mechanisms.end())
+            fail("AUTH step for a mechanism not offered", r.mechanism);
+          if (r.response && (r.response->size() + 2 > kMaxAuthLine ||
+                             r.response->find("\r\n") != std::string::npos))
+            fail("AUTH response over the line limit or with a CRLF", *r.response);
+          if (!r.initial && r.mechanism != exchange_mechanism)
+            fail("AUTH continuation outside its exchange", r.mechanism);
+          if (r.initial) exchange_steps = 0;
+          AuthResult result = authenticate(r, exchange_steps++);
+          transcript += "{auth " + r.mechanism + (r.initial ? " initial " : " next ") +
+                        (r.response ? std::to_string(std::hash<std::string>{}(*r.response)) : "-") +
+                        "}";
+          bool shutdown = (auth_flags & kShutdownInAuth) && !shutdown_in_auth_done;
+          if (shutdown) {
+            shutdown_in_auth_done = true;
+            session.on_shutdown();
+            if (session.action() != Action::kAuthenticate) fail("shutdown interrupted AUTH");
+            if (!session.take_output().empty()) fail("output during an AUTH step");
+          }
+          exchange_mechanism =
+              result.kind == AuthResult::Kind::kChallenge ? r.mechanism : std::string();
+          session.on_auth_result(result);
+          if (result.kind == AuthResult::Kind::kSuccess && session.auth_user() != result.user)
+            fail("AUTH success did not set the user");
+          if (result.kind != AuthResult::Kind::kSuccess && !session.auth_user().empty())
+            fail("AUTH failure set a user");
+          if (shutdown && session.action() != Action::kClose)
+            fail("shutdown during AUTH did not close after the result");
+          break;
+        }
         case Action::kStartTls:
           collect();
           if (flags & kHandshakeFails) {
             session.on_tls_failed();
           } else {
+            if (narrow_at_tls && !mechanisms.empty()) {
+              mechanisms = {"LOGIN", "SCRAM-SHA-256"};
+              session.set_auth_mechanisms(mechanisms);
+            }
             session.on_tls_started(TlsFacts{true, "TLSv1.3", "TLS_AES_256_GCM_SHA384", 256, ""});
             if (session.buffered() != 0) fail("bytes survived the TLS handshake");
+            if (!session.auth_user().empty()) fail("a user survived the TLS handshake");
           }
           break;
       }
@@ -180,14 +284,19 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 4) return 0;
   const std::uint8_t flags = data[0];
   const std::uint8_t chunks[3] = {data[1], data[2], data[3]};
+  const std::uint8_t auth_flags = data[1] & (kAuthOffered | kAuthRequired | kShutdownInAuth);
+  const bool narrow = (data[2] & kNarrowAtTls) != 0;
   std::string_view input(reinterpret_cast<const char*>(data) + 4, size - 4);
 
-  std::string whole = run(flags, input, [&](std::size_t) { return input.size(); });
-  std::string pieces = run(flags, input, [&](std::size_t i) { return chunks[i % 3] % 32u + 1; });
+  std::string whole =
+      run(flags, auth_flags, narrow, input, [&](std::size_t) { return input.size(); });
+  std::string pieces =
+      run(flags, auth_flags, narrow, input, [&](std::size_t i) { return chunks[i % 3] % 32u + 1; });
   // Byte by byte costs O(line length) per byte while a command line is incomplete; the chunked
   // run covers 1-byte pieces on long inputs (chunk bytes 0), so this pass keeps to short ones.
   if (input.size() > 2048) return 0;
-  std::string bytes = run(flags, input, [](std::size_t) { return std::size_t{1}; });
+  std::string bytes =
+      run(flags, auth_flags, narrow, input, [](std::size_t) { return std::size_t{1}; });
 
   if (before_starttls(whole) != before_starttls(pieces))
     fail("whole and chunked runs differ",

@@ -32,15 +32,19 @@ def pki(tmp_path_factory) -> harness.Pki:
 def make_daemon(tmp_path, pki):
     """Factory: make_daemon(limits={...}, mailboxes=[...], host="::1", start=True) -> Daemon.
 
+    Accounts (test_06_auth.py): accounts=[harness.Account(...)], accounts_options={...},
+    auth={...}, extra_listeners=["implicit_cert", "mx_implicit"] (see harness.Daemon).
+
     Each daemon gets its own directory under this test's tmp_path, its own free ports and its
     own copy of the certificates; all are stopped (SIGTERM, then SIGKILL) at teardown.
     """
     daemons: list[Daemon] = []
 
     def factory(*, limits=None, mailboxes=None, threads=2, start=True, name=None,
-                host="127.0.0.1") -> Daemon:
+                host="127.0.0.1", **accounts) -> Daemon:
         root = tmp_path / (name or f"d{len(daemons)}")
-        d = Daemon(root, pki, limits=limits, mailboxes=mailboxes, threads=threads, host=host)
+        d = Daemon(root, pki, limits=limits, mailboxes=mailboxes, threads=threads, host=host,
+                   **accounts)
         daemons.append(d)
         if start:
             d.start()

@@ -21,6 +21,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 BUILD_DIR = Path(os.environ.get("SEALPOST_BUILD_DIR", REPO / "build"))
 SEALPOSTD = BUILD_DIR / "src" / "daemon" / "sealpostd"
+SEALPOST = BUILD_DIR / "src" / "cli" / "sealpost"
 
 # Every process any test starts, so a session finaliser can kill stragglers whatever happened.
 _PROCESSES: list[subprocess.Popen] = []
@@ -148,12 +149,30 @@ def make_pki(directory: Path) -> Pki:
 # --------------------------------------------------------------------------------------------
 # Configuration
 
-LISTENERS = [  # name, tls, role
+LISTENERS = [  # name, tls, role[, {extra key: TOML value text}]
     ("implicit", "implicit", "submission"),
     ("starttls", "starttls", "submission"),
     ("mx", "starttls", "mx"),
     ("require", "require-starttls", "submission"),
 ]
+
+# Extra listeners a test may ask for by name (Daemon(extra_listeners=[...])).
+EXTRA_LISTENERS = {
+    # implicit TLS submission that asks for a client certificate (SASL EXTERNAL)
+    "implicit_cert": ("implicit_cert", "implicit", "submission",
+                      {"client_certificates": '"request"'}),
+    # implicit TLS with role mx (never offers AUTH)
+    "mx_implicit": ("mx_implicit", "implicit", "mx"),
+}
+
+
+@dataclass
+class Account:
+    """A user created with `sealpost user add ... --password-stdin` before the daemon starts."""
+    name: str
+    password: str
+    aliases: tuple[str, ...] = ()
+    authz_any: bool = False
 
 DEFAULT_MAILBOXES = ["demo@localhost", "user@mail.test", "jörg@mail.test"]
 
@@ -164,7 +183,8 @@ def toml_str(s: str | Path) -> str:
 
 def render_config(*, state_dir: Path, tls_dir: Path, ports: dict[str, int],
                   mailboxes: list[str | tuple[str, Path]], limits: dict[str, int],
-                  threads: int = 2, extra_global: str = "", host: str = "127.0.0.1") -> str:
+                  threads: int = 2, extra_global: str = "", host: str = "127.0.0.1",
+                  listeners: list[tuple] | None = None, extra_sections: str = "") -> str:
     address = f"[{host}]" if ":" in host else host
     lines = [
         'hostname = "mail.test"',
@@ -182,15 +202,16 @@ def render_config(*, state_dir: Path, tls_dir: Path, ports: dict[str, int],
         f"key = {toml_str(tls_dir / 'other.key')}",
         "",
     ]
-    for name, tls, role in LISTENERS:
+    for name, tls, role, *more in (listeners if listeners is not None else LISTENERS):
         lines += [
             "[[listen]]",
             f'address = "{address}:{ports[name]}"',
             f'tls = "{tls}"',
             f'role = "{role}"',
             'pki = ["main", "other"]',
-            "",
         ]
+        lines += [f"{k} = {v}" for k, v in (more[0] if more else {}).items()]
+        lines.append("")
     lines += ["[domains]", 'local = ["localhost", "mail.test"]', ""]
     for m in mailboxes:
         address, maildir = (m, None) if isinstance(m, str) else m
@@ -202,7 +223,17 @@ def render_config(*, state_dir: Path, tls_dir: Path, ports: dict[str, int],
         lines.append("[limits]")
         lines += [f"{k} = {v}" for k, v in limits.items()]
         lines.append("")
+    if extra_sections:
+        lines += [extra_sections, ""]
     return "\n".join(lines)
+
+
+def toml_value(v) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return str(v)
+    return toml_str(v)
 
 
 # --------------------------------------------------------------------------------------------
@@ -217,7 +248,12 @@ class Daemon:
     """One sealpostd with its own directory, config, certificates and ports."""
 
     def __init__(self, root: Path, pki: Pki, *, limits: dict[str, int] | None = None,
-                 mailboxes: list | None = None, threads: int = 2, host: str = "127.0.0.1"):
+                 mailboxes: list | None = None, threads: int = 2, host: str = "127.0.0.1",
+                 accounts: list[Account] | None = None, accounts_options: dict | None = None,
+                 auth: dict | None = None, extra_listeners: list[str] | None = None):
+        """accounts (a list, even empty) adds [accounts] file = root/users (created with the
+        `sealpost` CLI before the daemon starts; scram_iterations 4096 unless accounts_options
+        says otherwise); auth fills [auth]; extra_listeners names entries of EXTRA_LISTENERS."""
         self.root = root
         self.host = host  # "127.0.0.1" or "::1": every listener binds there
         self.pki = pki
@@ -230,14 +266,29 @@ class Daemon:
         self.tls_dir.mkdir(parents=True, exist_ok=True)
         for name, path in pki.files.items():
             shutil.copy(path, self.tls_dir / name)
-        names = [n for n, _, _ in LISTENERS]
+        self.listeners = list(LISTENERS) + [EXTRA_LISTENERS[n] for n in (extra_listeners or [])]
+        names = [entry[0] for entry in self.listeners]
         self.ports = dict(zip(names, free_ports(len(names), host)))
         self.mailboxes = list(mailboxes if mailboxes is not None else DEFAULT_MAILBOXES)
         self.limits = dict(limits or {})
+        self.users_path: Path | None = None
+        sections = []
+        if accounts is not None:
+            self.users_path = root / "users"
+            options = {"scram_iterations": 4096, **(accounts_options or {})}
+            sections += ["[accounts]", f"file = {toml_str(self.users_path)}"]
+            sections += [f"{k} = {toml_value(v)}" for k, v in options.items()]
+            sections.append("")
+        if auth:
+            sections += ["[auth]"] + [f"{k} = {toml_value(v)}" for k, v in auth.items()]
         self.config_path.write_text(render_config(
             state_dir=self.state_dir, tls_dir=self.tls_dir, ports=self.ports,
-            mailboxes=self.mailboxes, limits=self.limits, threads=threads, host=host),
+            mailboxes=self.mailboxes, limits=self.limits, threads=threads, host=host,
+            listeners=self.listeners, extra_sections="\n".join(sections)),
             encoding="utf-8")
+        for account in accounts or []:
+            self.add_user(account.name, account.password, aliases=account.aliases,
+                          authz_any=account.authz_any)
         self.proc: subprocess.Popen | None = None
         self._log_offset = 0  # log text from previous runs of this instance
 
@@ -295,6 +346,34 @@ class Daemon:
     def wait_exit(self, timeout: float) -> int:
         assert self.proc is not None
         return self.proc.wait(timeout=timeout)
+
+    # -- the sealpost CLI --------------------------------------------------------------------
+
+    def sealpost(self, *args: str, input: bytes | None = None,
+                 check: bool = True) -> subprocess.CompletedProcess:
+        """Runs `sealpost --config <this config> ARGS...` (bounded by CMD_TIMEOUT)."""
+        if not SEALPOST.exists():
+            raise DaemonError(f"{SEALPOST} not built (set SEALPOST_BUILD_DIR)")
+        return run([str(SEALPOST), "--config", str(self.config_path), *args], input=input,
+                   check=check, cwd=self.root)
+
+    def add_user(self, name: str, password: str, aliases=(), authz_any: bool = False):
+        args = ["user", "add", name, "--password-stdin"]
+        for alias in aliases:
+            args += ["--alias", alias]
+        if authz_any:
+            args.append("--authz-any")
+        return self.sealpost(*args, input=password.encode("utf-8") + b"\n")
+
+    def set_password(self, name: str, password: str):
+        return self.sealpost("user", "passwd", name, "--password-stdin",
+                             input=password.encode("utf-8") + b"\n")
+
+    def del_user(self, name: str):
+        return self.sealpost("user", "del", name)
+
+    def map_cert(self, name: str, cert_pem: Path):
+        return self.sealpost("user", "cert", name, "--file", str(cert_pem))
 
     # -- logs --------------------------------------------------------------------------------
 

@@ -1,11 +1,15 @@
-// Test harness for ServerSession: a fake SessionPolicy, a minimal driver (performs Enqueue
-// actions like src/net would) and dialogue helpers: expect(h, "MAIL FROM:<a@b>\r\n", "250 2.1.0").
-// Shared by server_session_test.cpp and server_session_content_test.cpp.
+// Test harness for ServerSession: a fake SessionPolicy, a scripted fake authenticator, a minimal
+// driver (performs Enqueue and Authenticate actions like src/net would) and dialogue helpers:
+// expect(h, "MAIL FROM:<a@b>\r\n", "250 2.1.0").
+// Shared by server_session_test.cpp, server_session_content_test.cpp and
+// server_session_auth_test.cpp.
 #pragma once
 
 #include <gtest/gtest.h>
 
 #include <initializer_list>
+#include <map>
+#include <optional>
 #include <set>
 #include <source_location>
 #include <string>
@@ -46,6 +50,51 @@ class FakePolicy final : public SessionPolicy {
       "\"john doe\"", "postmaster", "\xe7\x94\xa8\xe6\x88\xb7" /* 用户 */};
 };
 
+// Answers AuthRequests like src/net's Authenticator would, from a script:
+//   PLAIN  without initial response: empty challenge ("334 "), then the response is checked;
+//          "AGRlbW8AcGFzcw==" (\0demo\0pass) succeeds as demo@localhost.
+//   LOGIN  challenges "VXNlcm5hbWU6" (Username:) unless the user came as initial response, then
+//          "UGFzc3dvcmQ6" (Password:); user "ZGVtbw==" (demo) with "cGFzcw==" (pass) succeeds.
+//   Any response listed in `special` gets that result kind ("!" is preset as kMalformed).
+//   Anything else: kBadCredentials.
+class FakeAuthenticator {
+ public:
+  AuthResult step(const AuthRequest& request) {
+    requests.push_back(request);
+    using Kind = AuthResult::Kind;
+    if (request.initial) {
+      login_user_.reset();
+    }
+    if (request.response) {
+      auto it = special.find(*request.response);
+      if (it != special.end()) return AuthResult{it->second, {}, {}};
+    }
+    if (request.mechanism == "PLAIN") {
+      if (!request.response) return AuthResult{Kind::kChallenge, "", {}};
+      if (*request.response == "AGRlbW8AcGFzcw==")
+        return AuthResult{Kind::kSuccess, {}, "demo@localhost"};
+      return AuthResult{Kind::kBadCredentials, {}, {}};
+    }
+    if (request.mechanism == "LOGIN") {
+      if (!request.response) return AuthResult{Kind::kChallenge, "VXNlcm5hbWU6", {}};
+      if (!login_user_) {
+        login_user_ = *request.response;
+        return AuthResult{Kind::kChallenge, "UGFzc3dvcmQ6", {}};
+      }
+      if (*login_user_ == "ZGVtbw==" && *request.response == "cGFzcw==")
+        return AuthResult{Kind::kSuccess, {}, "demo@localhost"};
+      return AuthResult{Kind::kBadCredentials, {}, {}};
+    }
+    return AuthResult{Kind::kBadCredentials, {}, {}};
+  }
+
+  std::vector<AuthRequest> requests;
+  std::map<std::string, AuthResult::Kind> special{{"!", AuthResult::Kind::kMalformed}};
+
+ private:
+  std::optional<std::string> login_user_;
+};
+
 inline SessionSettings test_settings() {
   SessionSettings s;
   s.hostname = "mx.test";
@@ -72,9 +121,15 @@ struct Harness {
   }
 
   void drive() {
-    while (!manual_enqueue && session.action() == Action::kEnqueue) {
-      queued.push_back(session.take_transaction());
-      session.on_enqueued("Q" + std::to_string(queued.size()));
+    for (;;) {
+      if (!manual_enqueue && session.action() == Action::kEnqueue) {
+        queued.push_back(session.take_transaction());
+        session.on_enqueued("Q" + std::to_string(queued.size()));
+      } else if (!manual_auth && session.action() == Action::kAuthenticate) {
+        session.on_auth_result(authenticator.step(session.take_auth_request()));
+      } else {
+        return;
+      }
     }
   }
 
@@ -83,6 +138,8 @@ struct Harness {
   std::string greeting;
   std::vector<Transaction> queued;
   bool manual_enqueue = false;
+  FakeAuthenticator authenticator;
+  bool manual_auth = false;  // leave Authenticate actions to the test
 };
 
 // Escapes CR, LF and other control bytes so failures are readable.
