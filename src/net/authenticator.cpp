@@ -79,6 +79,9 @@ std::vector<std::string> Authenticator::on_tls(SSL* ssl) {
   certificate_user_.clear();
   std::string fingerprint = certificate_sha256(ssl);
   if (!fingerprint.empty() && services_.store) {
+    // A mapping made by `sealpost user cert` while we run must be seen here too, before the
+    // EHLO that offers EXTERNAL (stat at most once a second, as before an AUTH).
+    services_.store->refresh();
     auto user = services_.store->user_for_certificate(fingerprint);
     if (user && !user->locked()) certificate_user_ = user->name;
   }

@@ -2,7 +2,8 @@
 // It owns no socket, no file, no TLS library and no clock; the driver in src/net feeds it
 // bytes, performs its actions (StartTls, Enqueue, Close) and reports their results back.
 // RFC 5321 (SMTP), 2920 (PIPELINING), 1870 (SIZE), 6152 (8BITMIME), 3030 (CHUNKING),
-// 2034/3463 (enhanced codes), 6531 (SMTPUTF8), 3207 (STARTTLS), 4954 (AUTH; SASL runs in the driver).
+// 2034/3463 (enhanced codes), 6531 (SMTPUTF8), 3207 (STARTTLS), 4954 (AUTH; the SASL
+// mechanisms run in the driver).
 #pragma once
 
 #include <cstddef>

@@ -472,12 +472,16 @@ def queue_id_of(reply_text: str | bytes) -> str:
 def check_received(header: str, *, queue_id: str, helo: str | None = None,
                    rcpt: str | None = None, tls_version: str | None = None,
                    cipher: str | None = None, with_: str = "ESMTPS",
-                   peer: str = "127.0.0.1") -> re.Match:
-    """Asserts the Received header's shape; TLS version/cipher and queue id as given."""
+                   peer: str = "127.0.0.1", authenticated_sender: str | None = None) -> re.Match:
+    """Asserts the Received header's shape; TLS version/cipher and queue id as given.
+
+    The "(Authenticated sender: USER)" line must be there exactly when authenticated_sender
+    is given (accounts.expose_user), naming that user."""
     rx = re.compile(
         r"\AReceived: from (?P<helo>\S+) \(\[(?P<peer>[0-9a-fA-F.:]+)\]\)\r\n"
         r"\t\(using (?P<version>TLSv1\.[23]) with cipher (?P<cipher>[A-Z0-9_-]+) "
         r"\((?P<bits>\d+) bits\)\)\r\n"
+        r"(?:\t\(Authenticated sender: (?P<auth>[^)\r\n]+)\)\r\n)?"
         r"\tby mail\.test \(Sealpost\) with (?P<with>\S+) id (?P<id>[0-9A-F]+)"
         r"(?:\r\n\tfor <(?P<rcpt>[^>]+)>)?; (?P<date>[A-Z][a-z]{2}, \d{2} [A-Z][a-z]{2} \d{4} "
         r"\d{2}:\d{2}:\d{2} \+0000)\r\n\Z")
@@ -494,6 +498,7 @@ def check_received(header: str, *, queue_id: str, helo: str | None = None,
         assert m["version"] == tls_version
     if cipher is not None:
         assert m["cipher"] == cipher
+    assert m["auth"] == authenticated_sender, header
     return m
 
 
@@ -532,17 +537,23 @@ class Reply:
 class RawSMTP:
     """Line-exact SMTP over a socket: send any bytes, read replies with bounded waits."""
 
-    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0):
+    def __init__(self, port: int, host: str = "127.0.0.1", timeout: float = 10.0,
+                 source: str | None = None):
+        """source: the local address to bind (e.g. 127.0.0.2: another loopback peer)."""
         self.timeout = timeout
-        self.sock: socket.socket | ssl.SSLSocket = socket.create_connection((host, port),
-                                                                           timeout=timeout)
+        self.sock: socket.socket | ssl.SSLSocket = socket.create_connection(
+            (host, port), timeout=timeout,
+            source_address=(source, 0) if source is not None else None)
         self.buf = b""
 
     @classmethod
     def implicit(cls, daemon: Daemon, port: int | None = None,
-                 server_hostname: str = "mail.test", timeout: float = 10.0) -> "RawSMTP":
-        c = cls(port or daemon.ports["implicit"], host=daemon.host, timeout=timeout)
-        c.sock = daemon.client_context().wrap_socket(c.sock, server_hostname=server_hostname)
+                 server_hostname: str = "mail.test", timeout: float = 10.0,
+                 source: str | None = None, context: ssl.SSLContext | None = None) -> "RawSMTP":
+        c = cls(port or daemon.ports["implicit"], host=daemon.host, timeout=timeout,
+                source=source)
+        c.sock = (context or daemon.client_context()).wrap_socket(c.sock,
+                                                                  server_hostname=server_hostname)
         return c
 
     def close(self) -> None:
@@ -614,11 +625,12 @@ class RawSMTP:
                     return data
                 raise
 
-    def starttls(self, daemon: Daemon, server_hostname: str = "mail.test") -> None:
+    def starttls(self, daemon: Daemon, server_hostname: str = "mail.test",
+                 context: ssl.SSLContext | None = None) -> None:
         assert not self.buf, f"bytes buffered before the handshake: {self.buf!r}"
         self.sock.settimeout(self.timeout)
-        self.sock = daemon.client_context().wrap_socket(self.sock,
-                                                        server_hostname=server_hostname)
+        self.sock = (context or daemon.client_context()).wrap_socket(
+            self.sock, server_hostname=server_hostname)
 
     def ehlo(self, name: str = "client.example") -> Reply:
         r = self.cmd(f"EHLO {name}")
