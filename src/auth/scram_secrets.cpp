@@ -1,12 +1,11 @@
-// PBKDF2, HMAC and SHA-256 from OpenSSL's libcrypto for SCRAM-SHA-256 secrets (RFC 5802 3),
-// and the strict base64 of their text form. Intermediate keys are wiped after use.
+// SCRAM-SHA-256 secrets (RFC 5802 §3) as the credentials file stores them: derived and
+// base64-coded with the sasl module's primitives, parsed strictly.
 #include "auth/scram_secrets.hpp"
 
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
+#include "sasl/base64.hpp"
+#include "sasl/scram_keys.hpp"
+
 #include <openssl/rand.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <charconv>
@@ -18,18 +17,6 @@ namespace sealpost::auth {
 namespace {
 
 using Key = std::array<unsigned char, 32>;
-
-Key hmac_sha256(const Key& key, std::string_view data) {
-  Key out{};
-  unsigned int length = 0;
-  if (!HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
-            reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data(),
-            &length) ||
-      length != out.size()) {
-    throw std::runtime_error("HMAC-SHA-256 failed");
-  }
-  return out;
-}
 
 std::vector<std::string_view> split(std::string_view text, char separator) {
   std::vector<std::string_view> parts;
@@ -61,21 +48,14 @@ std::string_view as_view(const Key& key) {
 
 ScramSecrets derive_scram_secrets(std::string_view password, std::string_view salt,
                                   unsigned iterations) {
-  Key salted{};
-  if (PKCS5_PBKDF2_HMAC(password.data(), static_cast<int>(password.size()),
-                        reinterpret_cast<const unsigned char*>(salt.data()),
-                        static_cast<int>(salt.size()), static_cast<int>(iterations), EVP_sha256(),
-                        static_cast<int>(salted.size()), salted.data()) != 1) {
-    throw std::runtime_error("PBKDF2-HMAC-SHA-256 failed");
-  }
+  // One implementation of RFC 5802 §3 for both sides: the SASL module's.
+  auto credentials = sasl::make_scram_credentials(password, salt, iterations);
+  if (!credentials) throw std::runtime_error("SCRAM key derivation refused the password or salt");
   ScramSecrets secrets;
   secrets.iterations = iterations;
   secrets.salt = std::string(salt);
-  Key client_key = hmac_sha256(salted, "Client Key");
-  SHA256(client_key.data(), client_key.size(), secrets.stored_key.data());
-  secrets.server_key = hmac_sha256(salted, "Server Key");
-  OPENSSL_cleanse(salted.data(), salted.size());
-  OPENSSL_cleanse(client_key.data(), client_key.size());
+  secrets.stored_key = credentials->stored_key;
+  secrets.server_key = credentials->server_key;
   return secrets;
 }
 
@@ -125,39 +105,12 @@ std::expected<ScramSecrets, std::string> parse_scram_secrets(std::string_view te
   return secrets;
 }
 
-std::string base64_encode(std::string_view bytes) {
-  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(bytes.data()),
-                          static_cast<int>(bytes.size()));
-  out.resize(static_cast<std::size_t>(n));
-  return out;
-}
+std::string base64_encode(std::string_view bytes) { return sasl::base64_encode(bytes); }
 
 std::expected<std::string, std::string> base64_decode(std::string_view text) {
-  static constexpr std::string_view kAlphabet =
-      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  if (text.size() % 4 != 0) return std::unexpected("base64 length is not a multiple of 4");
-  std::size_t padding = 0;
-  if (text.ends_with("==")) {
-    padding = 2;
-  } else if (text.ends_with("=")) {
-    padding = 1;
-  }
-  std::string_view body = text.substr(0, text.size() - padding);
-  if (body.find_first_not_of(kAlphabet) != std::string_view::npos) {
-    return std::unexpected("invalid base64");
-  }
-  std::string out(3 * (text.size() / 4), '\0');
-  int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                          reinterpret_cast<const unsigned char*>(text.data()),
-                          static_cast<int>(text.size()));
-  if (n < 0) return std::unexpected("invalid base64");
-  out.resize(static_cast<std::size_t>(n) - padding);  // EVP_DecodeBlock counts pad bytes as 0s
-  // Canonical form only (RFC 4648 3.5): the pad bits must be zero, i.e. re-encoding gives back
-  // the same text.
-  if (base64_encode(out) != text) return std::unexpected("non-canonical base64");
-  return out;
+  auto decoded = sasl::base64_decode(text);  // strict and canonical (RFC 4648 §3.5)
+  if (!decoded) return std::unexpected("invalid base64");
+  return *decoded;
 }
 
 }  // namespace sealpost::auth
