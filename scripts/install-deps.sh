@@ -10,7 +10,7 @@ build_pkgs=(
 )
 test_pkgs=(
   libgtest-dev clang-14 libclang-rt-14-dev clang-format
-  python3 python3-pytest swaks curl msmtp
+  python3 python3-pytest swaks curl msmtp gsasl
 )
 
 want=("${build_pkgs[@]}")
