@@ -1,14 +1,14 @@
 // Queue listing: one line per message (id, arrival time, size, sender, recipients), or JSON.
+// Reads the spool log with the read-only scanner, so it works with or without the daemon.
 #include "cli/queue_view.hpp"
 
-#include <algorithm>
 #include <ctime>
 #include <filesystem>
 #include <iostream>
 #include <vector>
 
 #include "queue/queue_id.hpp"
-#include "queue/spool.hpp"
+#include "queue/spool_scan.hpp"
 
 namespace sealpost::cli {
 
@@ -48,38 +48,28 @@ std::string arrival(const std::string& id) {
   return buf;
 }
 
-std::vector<std::string> queued_ids(const config::Config& config) {
-  std::vector<std::string> ids;
-  std::error_code ec;
-  for (const auto& entry : std::filesystem::directory_iterator(config.spool_dir() / "queue", ec)) {
-    std::string name = entry.path().filename().string();
-    if (queue::is_valid_queue_id(name)) ids.push_back(name);
-  }
-  std::sort(ids.begin(), ids.end());
-  return ids;
-}
-
 }  // namespace
 
 int queue_list(const config::Config& config, bool json, std::ostream& out) {
-  queue::Spool spool(config.spool_dir());
-  auto ids = queued_ids(config);
+  queue::ScanOptions options;
+  options.envelopes = true;
+  options.log_problems = false;  // the daemon may be appending a batch right now
+  const auto scan = queue::scan_spool(config.spool_dir(), options);
   if (json) out << "[";
   bool first = true;
-  for (const auto& id : ids) {
-    auto m = spool.load(id);
-    if (!m) continue;  // delivered meanwhile, or corrupt (the daemon quarantines it)
+  for (const auto& m : scan.live) {
+    const std::string id = m.key.id();
     if (json) {
       out << (first ? "" : ",") << "\n  {\"id\":\"" << id << "\",\"arrival\":\"" << arrival(id)
-          << "\",\"size\":" << m->content.size() << ",\"from\":\""
-          << json_escape(m->envelope.reverse_path) << "\",\"to\":[";
-      for (std::size_t i = 0; i < m->envelope.recipients.size(); ++i)
-        out << (i ? "," : "") << "\"" << json_escape(m->envelope.recipients[i]) << "\"";
+          << "\",\"size\":" << m.size << ",\"from\":\"" << json_escape(m.envelope.reverse_path)
+          << "\",\"to\":[";
+      for (std::size_t i = 0; i < m.envelope.recipients.size(); ++i)
+        out << (i ? "," : "") << "\"" << json_escape(m.envelope.recipients[i]) << "\"";
       out << "]}";
     } else {
-      out << id << "  " << arrival(id) << "  " << m->content.size() << "  <"
-          << m->envelope.reverse_path << ">\n";
-      for (const auto& r : m->envelope.recipients) out << "    <" << r << ">\n";
+      out << id << "  " << arrival(id) << "  " << m.size << "  <" << m.envelope.reverse_path
+          << ">\n";
+      for (const auto& r : m.envelope.recipients) out << "    <" << r << ">\n";
     }
     first = false;
   }
@@ -93,8 +83,9 @@ int queue_show(const config::Config& config, const std::string& id, std::ostream
     std::cerr << "sealpost: not a queue id: " << id << "\n";
     return 64;  // EX_USAGE
   }
-  queue::Spool spool(config.spool_dir());
-  auto m = spool.load(id);
+  queue::ScanOptions options;
+  options.log_problems = false;
+  auto m = queue::read_queued(config.spool_dir(), id, options);
   if (!m) {
     std::cerr << "sealpost: " << id << ": not in the queue\n";
     return 1;

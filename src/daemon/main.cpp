@@ -109,9 +109,8 @@ int run(config::Config cfg, bool embedded) {
     auto u = store ? store->lookup(user) : nullptr;
     return u && auth::may_send_as(*u, address);
   });
-  // fsyncs of concurrent sessions overlap here instead of queueing behind one another.
-  asio::thread_pool io_pool(4);
-  net::SpoolEnqueuer enqueuer(spool, scheduler, io_pool, cfg.hostname, cfg.accounts.expose_user);
+  // Commits go to the spool's committer thread, which batches concurrent sessions' fsyncs.
+  net::SpoolEnqueuer enqueuer(spool, scheduler, cfg.hostname, cfg.accounts.expose_user);
 
   std::vector<net::ListenerContext> contexts;
   for (std::size_t i = 0; i < cfg.listeners.size(); ++i) {
@@ -163,7 +162,6 @@ int run(config::Config cfg, bool embedded) {
   }
   server.shutdown(std::chrono::seconds(10));
   scheduler.stop();
-  io_pool.join();
   auth_pool.join();
   spdlog::info("sealpostd stopped");
   return 0;

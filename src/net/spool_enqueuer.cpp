@@ -1,19 +1,49 @@
-// SpoolEnqueuer: the only place a 250 after DATA is earned. The reply waits for
-// Spool::commit, which returns after fdatasync and the directory fsync.
+// SpoolEnqueuer: the only place a 250 after DATA is earned. The reply waits for the spool's
+// committer to report the batch holding this message durable (fdatasync done).
 #include "net/spool_enqueuer.hpp"
 
 #include <spdlog/spdlog.h>
 
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/executor_work_guard.hpp>
 #include <asio/post.hpp>
 #include <asio/this_coro.hpp>
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
 #include <ctime>
+#include <memory>
 
 #include "queue/queue_id.hpp"
 #include "smtp/received.hpp"
 
 namespace sealpost::net {
+
+namespace {
+
+// Hands the request to the spool's committer and suspends the coroutine until its batch is
+// durable (or failed). The completion hops back to the coroutine's own executor: the
+// committer thread only posts, it never runs session code.
+asio::awaitable<queue::CommitResult> commit_async(queue::Spool& spool,
+                                                  queue::CommitRequest request) {
+  return asio::async_initiate<decltype(asio::use_awaitable), void(queue::CommitResult)>(
+      [&spool](auto handler, queue::CommitRequest request) {
+        // std::function needs a copyable callable; the coroutine's handler is move-only.
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        // Counts as work, so the event loop cannot run dry (and be torn down at shutdown)
+        // while a commit is in flight.
+        auto work = asio::make_work_guard(asio::get_associated_executor(*shared));
+        spool.submit(std::move(request), [shared, work](queue::CommitResult result) mutable {
+          asio::post(work.get_executor(), [shared, result = std::move(result)]() mutable {
+            (*shared)(std::move(result));
+          });
+          work.reset();
+        });
+      },
+      asio::use_awaitable, std::move(request));
+}
+
+}  // namespace
 
 asio::awaitable<EnqueueOutcome> SpoolEnqueuer::enqueue(smtp::Transaction txn) {
   std::string id = queue::make_queue_id();
@@ -23,13 +53,12 @@ asio::awaitable<EnqueueOutcome> SpoolEnqueuer::enqueue(smtp::Transaction txn) {
     header = "Authentication-Results: " + hostname_ + "; auth=pass smtp.auth=" + txn.auth_user +
              "\r\n" + header;
   }
-  queue::Envelope envelope{txn.reverse_path, txn.recipients, txn.smtputf8, txn.body_8bit};
-  const std::string_view parts[] = {header, txn.body};
-
-  auto caller = co_await asio::this_coro::executor;
-  co_await asio::post(io_pool_, asio::use_awaitable);
-  queue::CommitResult result = spool_.commit(id, envelope, parts);
-  co_await asio::post(caller, asio::use_awaitable);
+  // header and txn.body live in this frame until the commit completes.
+  queue::CommitRequest request{
+      id,
+      queue::Envelope{txn.reverse_path, txn.recipients, txn.smtputf8, txn.body_8bit},
+      {header, txn.body}};
+  queue::CommitResult result = co_await commit_async(spool_, std::move(request));
 
   if (!result.ok()) {
     spdlog::error("{}: from=<{}> nrcpt={} size={} result=failed: {}", id, txn.reverse_path,

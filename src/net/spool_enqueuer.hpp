@@ -1,8 +1,8 @@
-// The production Enqueuer: prepends the Received header, commits the message to the spool on
-// a blocking-I/O thread pool (fsyncs never stall an event loop), then schedules delivery.
+// The production Enqueuer: prepends the Received header, submits the message to the spool's
+// group committer (fsyncs never stall an event loop and are shared between sessions), then
+// schedules delivery.
 #pragma once
 
-#include <asio/thread_pool.hpp>
 #include <string>
 
 #include "delivery/scheduler.hpp"
@@ -14,11 +14,10 @@ namespace sealpost::net {
 class SpoolEnqueuer : public Enqueuer {
  public:
   // expose_user: name the authenticated user in Received and Authentication-Results.
-  SpoolEnqueuer(queue::Spool& spool, delivery::Scheduler& scheduler, asio::thread_pool& io_pool,
-                std::string hostname, bool expose_user = false)
+  SpoolEnqueuer(queue::Spool& spool, delivery::Scheduler& scheduler, std::string hostname,
+                bool expose_user = false)
       : spool_(spool),
         scheduler_(scheduler),
-        io_pool_(io_pool),
         hostname_(std::move(hostname)),
         expose_user_(expose_user) {}
 
@@ -27,7 +26,6 @@ class SpoolEnqueuer : public Enqueuer {
  private:
   queue::Spool& spool_;
   delivery::Scheduler& scheduler_;
-  asio::thread_pool& io_pool_;
   std::string hostname_;
   bool expose_user_;
 };

@@ -5,7 +5,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <vector>
 
 namespace sealpost::queue {
 namespace {
@@ -31,6 +34,42 @@ class PosixFileSystem final : public FileSystem {
       }
       if (n == 0) return EIO;  // a regular file never accepts zero bytes; avoid spinning
       data.remove_prefix(static_cast<std::size_t>(n));
+    }
+    return 0;
+  }
+
+  int pwritev_all(int fd, std::span<const iovec> iov, std::uint64_t offset) override {
+    // A private copy: a short write advances through it in place.
+    std::vector<iovec> rest(iov.begin(), iov.end());
+    std::size_t first = 0;
+    while (first < rest.size()) {
+      if (rest[first].iov_len == 0) {
+        ++first;
+        continue;
+      }
+      const int count = static_cast<int>(std::min<std::size_t>(rest.size() - first, IOV_MAX));
+      const ssize_t n = ::pwritev(fd, rest.data() + first, count, static_cast<off_t>(offset));
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return errno;
+      }
+      if (n == 0) return EIO;  // a regular file never accepts zero bytes; avoid spinning
+      offset += static_cast<std::uint64_t>(n);
+      auto left = static_cast<std::size_t>(n);
+      while (left > 0) {
+        const std::size_t take = std::min(left, rest[first].iov_len);
+        rest[first].iov_base = static_cast<char*>(rest[first].iov_base) + take;
+        rest[first].iov_len -= take;
+        left -= take;
+        if (rest[first].iov_len == 0) ++first;
+      }
+    }
+    return 0;
+  }
+
+  int ftruncate(int fd, std::uint64_t size) override {
+    while (::ftruncate(fd, static_cast<off_t>(size)) != 0) {
+      if (errno != EINTR) return errno;
     }
     return 0;
   }

@@ -1,21 +1,19 @@
-// Spool files: writing (commit), reading with full verification (load), crash recovery and
-// removal. The byte format and the commit protocol are specified in docs/queue-format.md;
-// keep the two in step. Group commit (batching fsyncs across sessions) is not done here yet.
+// The spool: submission queue, the committer thread (group commit into the segment log,
+// spilling of large bodies, roll-back of failed batches), the in-memory index used by load(),
+// done records and segment garbage collection. Byte layout and rules: docs/queue-format.md.
 #include "queue/spool.hpp"
 
-#include <fcntl.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
-#include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <cstring>
-#include <limits>
+#include <future>
+#include <memory>
 #include <system_error>
 
+#include "queue/log_format.hpp"
 #include "queue/queue_id.hpp"
 
 namespace sealpost::queue {
@@ -23,135 +21,10 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::string_view kMagic = "SEALPOST-Q1\n";
-constexpr std::size_t kRecordHeaderSize = 5;  // u8 type + u32 little-endian length
-
-enum RecordType : std::uint8_t {
-  kReversePath = 0x01,
-  kRecipient = 0x02,
-  kFlags = 0x03,
-  kContent = 0x04,
-  kEnd = 0xFF,
-};
-
-constexpr std::uint8_t kFlagSmtpUtf8 = 0x01;
-constexpr std::uint8_t kFlagBody8Bit = 0x02;
-
 std::string error_text(int error) {
-  // strerrordesc_np is thread-safe, unlike strerror; workers log concurrently.
+  // strerrordesc_np is thread-safe, unlike strerror; the committer and workers log concurrently.
   const char* text = ::strerrordesc_np(error);
   return text != nullptr ? text : "errno " + std::to_string(error);
-}
-
-void append_u32(std::string& out, std::uint32_t value) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((value >> (8 * i)) & 0xFF));
-}
-
-std::uint32_t read_u32(std::string_view bytes) {
-  std::uint32_t value = 0;
-  for (int i = 3; i >= 0; --i) value = (value << 8) | static_cast<unsigned char>(bytes[i]);
-  return value;
-}
-
-void append_record(std::string& out, RecordType type, std::string_view payload) {
-  out.push_back(static_cast<char>(type));
-  append_u32(out, static_cast<std::uint32_t>(payload.size()));
-  out.append(payload);
-}
-
-std::uint32_t crc_of(std::uint32_t crc, std::string_view bytes) {
-  return static_cast<std::uint32_t>(
-      crc32_z(crc, reinterpret_cast<const Bytef*>(bytes.data()), bytes.size()));
-}
-
-// Parses a whole spool file. On success returns nullptr and fills `message` (the file's
-// buffer becomes the content, trimmed in place, so the body is not copied again); otherwise
-// returns why the file was rejected. Every record must be present, in order, with nothing
-// after the end record: a torn write can only ever fail this check.
-const char* parse(std::string file, StoredMessage& message) {
-  if (!std::string_view(file).starts_with(kMagic)) return "bad magic";
-  enum class Stage { kReversePath, kFirstRecipient, kRecipients, kContent, kEnd };
-  Stage stage = Stage::kReversePath;
-  std::size_t pos = kMagic.size();
-  std::size_t content_offset = 0;
-  std::size_t content_size = 0;
-  const std::string_view view(file);
-  while (true) {
-    if (view.size() - pos < kRecordHeaderSize) return "truncated record header";
-    const auto type = static_cast<std::uint8_t>(view[pos]);
-    const std::size_t length = read_u32(view.substr(pos + 1, 4));
-    const std::size_t record_start = pos;
-    pos += kRecordHeaderSize;
-    if (view.size() - pos < length) return "truncated record";
-    const std::string_view payload = view.substr(pos, length);
-    pos += length;
-    switch (stage) {
-      case Stage::kReversePath:
-        if (type != kReversePath) return "expected reverse-path record";
-        message.envelope.reverse_path = payload;
-        stage = Stage::kFirstRecipient;
-        break;
-      case Stage::kFirstRecipient:
-      case Stage::kRecipients:
-        if (type == kRecipient) {
-          message.envelope.recipients.emplace_back(payload);
-          stage = Stage::kRecipients;
-          break;
-        }
-        if (stage == Stage::kFirstRecipient || type != kFlags) return "expected recipient record";
-        if (length != 1 || (payload[0] & ~(kFlagSmtpUtf8 | kFlagBody8Bit)) != 0) {
-          return "bad flags record";
-        }
-        message.envelope.smtputf8 = (payload[0] & kFlagSmtpUtf8) != 0;
-        message.envelope.body_8bit = (payload[0] & kFlagBody8Bit) != 0;
-        stage = Stage::kContent;
-        break;
-      case Stage::kContent:
-        if (type != kContent) return "expected content record";
-        content_offset = record_start + kRecordHeaderSize;
-        content_size = length;
-        stage = Stage::kEnd;
-        break;
-      case Stage::kEnd:
-        if (type != kEnd || length != 4) return "expected end record";
-        if (pos != view.size()) return "trailing bytes after end record";
-        if (crc_of(0, view.substr(0, record_start)) != read_u32(payload)) return "bad checksum";
-        file.resize(content_offset + content_size);
-        file.erase(0, content_offset);
-        message.content = std::move(file);
-        return nullptr;
-    }
-  }
-}
-
-// Reads a whole file; 0 or an errno value.
-int read_file(const fs::path& path, std::string& out) {
-  int fd;
-  do {
-    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  } while (fd < 0 && errno == EINTR);
-  if (fd < 0) return errno;
-  struct stat st {};
-  int error = 0;
-  if (::fstat(fd, &st) != 0) {
-    error = errno;
-  } else {
-    out.resize(static_cast<std::size_t>(st.st_size));
-    std::size_t done = 0;
-    while (done < out.size()) {
-      const ssize_t n = ::read(fd, out.data() + done, out.size() - done);
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        error = errno;
-        break;
-      }
-      if (n == 0) break;  // shrank under us: parse() will reject the short buffer
-      done += static_cast<std::size_t>(n);
-    }
-    out.resize(done);
-  }
-  ::close(fd);
-  return error;
 }
 
 // mkdir with mode 0700; an existing directory is fine, anything else throws.
@@ -162,137 +35,459 @@ void make_private_dir(const fs::path& dir) {
   throw std::system_error(error, std::generic_category(), "spool: mkdir " + dir.string());
 }
 
+iovec iov_of(std::string_view bytes) {
+  return iovec{const_cast<char*>(bytes.data()), bytes.size()};
+}
+
 }  // namespace
 
-Spool::Spool(std::filesystem::path dir, FileSystem& fs) : dir_(std::move(dir)), fs_(fs) {
+// One batch on its way to disk: the submissions and, per submission, its spill (if any).
+struct Spool::Batch {
+  std::vector<Pending>& pending;
+  std::vector<std::optional<log::Spill>> spills;
+  std::vector<fs::path> spill_paths;  // created by this batch
+};
+
+Spool::Spool(fs::path dir, FileSystem& fs) : Spool(std::move(dir), fs, Options{}) {}
+
+Spool::Spool(fs::path dir, FileSystem& fs, Options options)
+    : dir_(std::move(dir)), fs_(fs), options_(options) {
   if (dir_.has_parent_path()) fs::create_directories(dir_.parent_path());
   make_private_dir(dir_);
-  make_private_dir(dir_ / "tmp");
-  make_private_dir(dir_ / "queue");
+  make_private_dir(dir_ / "log");
+  make_private_dir(dir_ / "data");
+  for (const auto& entry : fs::directory_iterator(dir_ / "log")) {
+    if (auto seq = log::parse_segment_name(entry.path().filename().string())) {
+      next_segment_ = std::max(next_segment_, *seq + 1);
+    }
+  }
+  first_own_segment_ = next_segment_;
+  std::error_code ec;
+  if (fs::exists(dir_ / "queue", ec) && !fs::is_empty(dir_ / "queue", ec)) {
+    spdlog::warn("spool: {} holds files of the old one-file-per-message format; they are not read",
+                 (dir_ / "queue").string());
+  }
+  committer_ = std::thread(&Spool::run_committer, this);
+}
+
+Spool::~Spool() {
+  {
+    std::lock_guard lock(mutex_);
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  committer_.join();
 }
 
 std::vector<std::string> Spool::recover() {
-  // A file in tmp/ was never acknowledged (250 follows the rename), so it is safe to drop.
-  bool removed_any = false;
-  for (const auto& entry : fs::directory_iterator(dir_ / "tmp")) {
-    spdlog::warn("spool: discarding partial {}", entry.path().filename().string());
-    if (int error = fs_.unlink(entry.path())) {
-      spdlog::error("spool: unlink {}: {}", entry.path().string(), error_text(error));
-    }
-    removed_any = true;
-  }
-  if (removed_any) fs_.fsync_dir(dir_ / "tmp");
+  ScanOptions scan_options;
+  scan_options.below_segment = first_own_segment_;
+  SpoolScan scan = scan_spool(dir_, scan_options);
 
-  std::vector<std::string> ids;
-  std::vector<std::string> bad;
-  for (const auto& entry : fs::directory_iterator(dir_ / "queue")) {
-    std::string name = entry.path().filename().string();
-    if (is_valid_queue_id(name) && load(name)) {
-      ids.push_back(std::move(name));
-    } else {
-      bad.push_back(std::move(name));
-    }
-  }
-  if (!bad.empty()) {
-    const fs::path corrupt = dir_ / "corrupt";
-    make_private_dir(corrupt);
-    for (const auto& name : bad) {
-      if (int error = fs_.rename(dir_ / "queue" / name, corrupt / name)) {
-        spdlog::error("spool: cannot quarantine {}: {}", name, error_text(error));
+  std::vector<fs::path> garbage;
+  std::vector<fs::path> orphans;
+  bool only_recovered;
+  {
+    std::lock_guard lock(mutex_);
+    only_recovered = index_.empty();
+    index_.reserve(index_.size() + scan.live.size());
+    for (const auto& message : scan.live) index_.emplace(message.key, message.location);
+    for (auto& [seq, state] : scan.segments) segments_.emplace(seq, std::move(state));
+    garbage = collect_garbage_locked();
+    // A body in data/ that no committed record refers to was spilled for a batch that never
+    // committed (crash or failure between the body's sync and the log's): never acknowledged.
+    for (const auto& entry : fs::directory_iterator(dir_ / "data")) {
+      const std::string name = entry.path().filename().string();
+      const auto key = MessageKey::from_id(name);
+      if (!key) {
+        spdlog::warn("spool: ignoring stray file data/{}", name);
         continue;
       }
-      spdlog::error("spool: moved unreadable queue/{} to corrupt/ (never delivered)", name);
+      if (!index_.contains(*key) && !spilling_.contains(name)) orphans.push_back(entry.path());
     }
-    fs_.fsync_dir(corrupt);
-    fs_.fsync_dir(dir_ / "queue");
   }
-  // Ids start with the arrival time in fixed-width hex, so text order is arrival order.
-  std::sort(ids.begin(), ids.end());
+  for (const auto& path : orphans) {
+    spdlog::warn("spool: discarding body data/{} of a message never committed",
+                 path.filename().string());
+  }
+  unlink_all(garbage);
+  unlink_all(orphans);
+  if (!orphans.empty()) fs_.fsync_dir(dir_ / "data");
+  if (!garbage.empty()) fs_.fsync_dir(dir_ / "log");
+  if (!only_recovered) return queued_ids();  // merge with what this Spool committed already
+  std::vector<std::string> ids;
+  ids.reserve(scan.live.size());
+  for (const auto& message : scan.live) ids.push_back(message.key.id());
   return ids;
+}
+
+void Spool::submit(CommitRequest request, std::function<void(CommitResult)> done) {
+  const auto key = MessageKey::from_id(request.id);
+  if (!key) return done({EINVAL, "commit " + request.id + ": invalid queue id"});
+  if (request.envelope.recipients.empty()) {
+    return done({EINVAL, "commit " + request.id + ": no recipients"});
+  }
+  {
+    std::lock_guard lock(mutex_);
+    if (index_.contains(*key)) {
+      return done({EEXIST, "commit " + request.id + ": already queued"});
+    }
+    queue_.push_back(Pending{std::move(request), std::move(done)});
+  }
+  wake_.notify_one();
 }
 
 CommitResult Spool::commit(const std::string& id, const Envelope& envelope,
                            std::span<const std::string_view> parts) {
-  if (!is_valid_queue_id(id)) return {EINVAL, "commit " + id + ": invalid queue id"};
-  if (envelope.recipients.empty()) return {EINVAL, "commit " + id + ": no recipients"};
-  constexpr std::size_t kMaxRecord = std::numeric_limits<std::uint32_t>::max();
-  std::size_t content_size = 0;
-  for (auto part : parts) content_size += part.size();
-  if (content_size > kMaxRecord) return {EFBIG, "commit " + id + ": message too large"};
-
-  // Envelope records and the content record's header go into one small buffer; the parts
-  // are written from the caller's memory so the body is never copied.
-  std::string head(kMagic);
-  append_record(head, kReversePath, envelope.reverse_path);
-  for (const auto& rcpt : envelope.recipients) append_record(head, kRecipient, rcpt);
-  const char flags = static_cast<char>((envelope.smtputf8 ? kFlagSmtpUtf8 : 0) |
-                                       (envelope.body_8bit ? kFlagBody8Bit : 0));
-  append_record(head, kFlags, std::string_view(&flags, 1));
-  head.push_back(static_cast<char>(kContent));
-  append_u32(head, static_cast<std::uint32_t>(content_size));
-
-  std::uint32_t crc = crc_of(0, head);
-  for (auto part : parts) crc = crc_of(crc, part);
-  std::string end;
-  end.push_back(static_cast<char>(kEnd));
-  append_u32(end, 4);
-  append_u32(end, crc);
-
-  const fs::path tmp = dir_ / "tmp" / id;
-  const fs::path final_path = dir_ / "queue" / id;
-  int fd = -1;
-  if (int error = fs_.open_new(tmp, &fd)) {
-    // Not ours to unlink: EEXIST would mean someone else's file under this id.
-    return {error, "create tmp/" + id + ": " + error_text(error)};
-  }
-  auto abandon = [&](int error, const char* step) {
-    if (fd >= 0) fs_.close(fd);
-    fs_.unlink(tmp);
-    return CommitResult{error, std::string(step) + " tmp/" + id + ": " + error_text(error)};
-  };
-  if (int error = fs_.write_all(fd, head)) return abandon(error, "write");
-  for (auto part : parts) {
-    if (int error = fs_.write_all(fd, part)) return abandon(error, "write");
-  }
-  if (int error = fs_.write_all(fd, end)) return abandon(error, "write");
-  if (int error = fs_.fdatasync(fd)) return abandon(error, "fdatasync");
-  const int close_error = fs_.close(fd);
-  fd = -1;
-  if (close_error != 0) return abandon(close_error, "close");
-  if (int error = fs_.rename(tmp, final_path)) return abandon(error, "rename");
-  if (int error = fs_.fsync_dir(dir_ / "queue")) {
-    // The rename may or may not survive a crash; the caller will say 4xx, so take the file
-    // back rather than risk delivering a message the client will send again.
-    fs_.unlink(final_path);
-    fs_.fsync_dir(dir_ / "queue");
-    return {error, "fsync queue/ for " + id + ": " + error_text(error)};
-  }
-  return {};
+  // Shared, so the committer never touches a promise this thread has already destroyed.
+  auto promise = std::make_shared<std::promise<CommitResult>>();
+  auto future = promise->get_future();
+  submit(CommitRequest{id, envelope, {parts.begin(), parts.end()}},
+         [promise](CommitResult result) { promise->set_value(std::move(result)); });
+  return future.get();
 }
 
 std::optional<StoredMessage> Spool::load(const std::string& id) const {
-  if (!is_valid_queue_id(id)) {
+  const auto key = MessageKey::from_id(id);
+  if (!key) {
     spdlog::error("spool: load of invalid queue id '{}'", id);
     return std::nullopt;
   }
-  std::string file;
-  if (int error = read_file(dir_ / "queue" / id, file)) {
-    spdlog::warn("spool: cannot read queue/{}: {}", id, error_text(error));
-    return std::nullopt;
+  Location location;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = index_.find(*key);
+    if (it == index_.end()) {
+      spdlog::warn("spool: load {}: not queued", id);
+      return std::nullopt;
+    }
+    location = it->second;
   }
-  StoredMessage message;
-  if (const char* why = parse(std::move(file), message)) {
-    spdlog::error("spool: queue/{} is corrupt: {}", id, why);
-    return std::nullopt;
-  }
-  message.id = id;
-  return message;
+  return read_message(dir_, id, location);
 }
 
 int Spool::remove(const std::string& id) {
-  if (!is_valid_queue_id(id)) return EINVAL;
-  if (int error = fs_.unlink(dir_ / "queue" / id)) return error;
-  return fs_.fsync_dir(dir_ / "queue");
+  const auto key = MessageKey::from_id(id);
+  if (!key) return EINVAL;
+  {
+    std::lock_guard lock(mutex_);
+    auto it = index_.find(*key);
+    if (it == index_.end()) return ENOENT;
+    const Location location = it->second;
+    index_.erase(it);
+    if (auto segment = segments_.find(location.segment); segment != segments_.end()) {
+      --segment->second.live;
+    }
+    dones_.push_back(DoneMark{*key, location.segment, location.spilled});
+  }
+  wake_.notify_one();
+  return 0;
+}
+
+std::vector<std::string> Spool::queued_ids() const {
+  std::vector<MessageKey> keys;
+  {
+    std::lock_guard lock(mutex_);
+    keys.reserve(index_.size());
+    for (const auto& entry : index_) keys.push_back(entry.first);
+  }
+  std::sort(keys.begin(), keys.end());
+  std::vector<std::string> ids;
+  ids.reserve(keys.size());
+  for (const auto& key : keys) ids.push_back(key.id());
+  return ids;
+}
+
+std::size_t Spool::segment_count() const {
+  std::lock_guard lock(mutex_);
+  return segments_.size();
+}
+
+void Spool::run_committer() {
+  std::unique_lock lock(mutex_);
+  for (;;) {
+    wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !dones_.empty(); });
+    if (queue_.empty() && dones_.empty()) break;  // stopping, and nothing left to write
+    // Everything that arrived while the previous batch was syncing forms this batch.
+    std::vector<Pending> pending = std::move(queue_);
+    queue_.clear();
+    std::vector<DoneMark> dones = std::move(dones_);
+    dones_.clear();
+    lock.unlock();
+    dones.insert(dones.end(), carried_.begin(), carried_.end());
+    carried_.clear();
+    write_batch(pending, dones);
+    lock.lock();
+  }
+  lock.unlock();
+  if (!carried_.empty()) {
+    spdlog::warn("spool: {} done record(s) not written; those messages will be delivered again",
+                 carried_.size());
+  }
+  seal_segment();
+}
+
+void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& dones) {
+  Batch batch{pending, std::vector<std::optional<log::Spill>>(pending.size()), {}};
+  int error = 0;
+  std::string what;
+  bool wrote = false;
+  std::uint64_t batch_end = 0;
+  std::vector<Location> locations;
+  bool spilled_done = false;
+  for (const auto& done : dones) spilled_done |= done.spilled;
+  // Only messages (and bodies about to be unlinked) need their records durable now.
+  const bool need_sync = !pending.empty() || spilled_done;
+
+  if (fd_ < 0 || size_ >= options_.segment_size) error = open_segment(what);
+  if (error == 0) error = write_spills(batch, what);
+  const std::uint64_t start = size_;  // a new segment starts after its header
+  if (error == 0) {
+    std::vector<log::EncodedMessage> encoded;
+    encoded.reserve(pending.size());
+    std::vector<std::string> small;
+    small.reserve(dones.size() + 1);
+    std::vector<iovec> iov;
+    std::uint64_t offset = start;
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      const CommitRequest& request = pending[i].request;
+      encoded.push_back(
+          log::encode_message(request.id, request.envelope, request.parts, batch.spills[i]));
+      std::uint64_t size = encoded.back().head.size() + encoded.back().tail.size();
+      if (!batch.spills[i]) {
+        for (auto part : request.parts) size += part.size();
+      }
+      locations.push_back(Location{current_segment_, offset, static_cast<std::uint32_t>(size),
+                                   batch.spills[i].has_value()});
+      offset += size;
+    }
+    for (const auto& done : dones) {
+      small.push_back(log::encode_record(log::RecordType::kDone, done.key.id()));
+    }
+    small.push_back(log::encode_commit(static_cast<std::uint32_t>(pending.size() + dones.size())));
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      iov.push_back(iov_of(encoded[i].head));
+      if (!batch.spills[i]) {
+        for (auto part : pending[i].request.parts) iov.push_back(iov_of(part));
+      }
+      iov.push_back(iov_of(encoded[i].tail));
+    }
+    for (const auto& record : small) {
+      iov.push_back(iov_of(record));
+      offset += record.size();
+    }
+    batch_end = offset;
+    const std::string segment = "log/" + log::segment_name(current_segment_);
+    wrote = true;
+    error = fs_.pwritev_all(fd_, iov, start);
+    if (error != 0) {
+      what = "write " + segment + ": " + error_text(error);
+    } else if (need_sync) {
+      error = fs_.fdatasync(fd_);
+      if (error != 0) what = "fdatasync " + segment + ": " + error_text(error);
+    }
+  }
+
+  if (error != 0) {
+    spdlog::error("spool: batch of {} message(s) and {} done record(s) failed: {}", pending.size(),
+                  dones.size(), what);
+    if (wrote) roll_back(start);
+    unlink_all(batch.spill_paths);
+    {
+      std::lock_guard lock(mutex_);
+      for (const auto& p : pending) spilling_.erase(p.request.id);
+    }
+    carried_.insert(carried_.end(), dones.begin(), dones.end());
+    for (auto& p : pending) p.done(CommitResult{error, what});
+    return;
+  }
+  size_ = batch_end;
+  dirty_ = !need_sync;
+
+  std::vector<fs::path> garbage;
+  {
+    std::lock_guard lock(mutex_);
+    SegmentState& current = segments_[current_segment_];
+    for (std::size_t i = 0; i < pending.size(); ++i) {
+      index_.emplace(*MessageKey::from_id(pending[i].request.id), locations[i]);
+      spilling_.erase(pending[i].request.id);
+      ++current.live;
+    }
+    for (const auto& done : dones) {
+      // Keep this segment while the one its done record retires still exists.
+      if (done.segment != current_segment_ && segments_.contains(done.segment)) {
+        current.done_targets.insert(done.segment);
+      }
+    }
+    garbage = collect_garbage_locked();
+  }
+  for (const auto& done : dones) {
+    // Safe now: the done record is durable, so recovery will not look for this body.
+    if (done.spilled) fs_.unlink(data_path(done.key.id()));
+  }
+  unlink_all(garbage);
+  for (auto& p : pending) p.done(CommitResult{});
+}
+
+int Spool::open_segment(std::string& what) {
+  seal_segment();
+  const std::uint64_t seq = next_segment_++;
+  const std::string name = log::segment_name(seq);
+  const fs::path path = dir_ / "log" / name;
+  int fd = -1;
+  if (int error = fs_.open_new(path, &fd)) {
+    what = "create log/" + name + ": " + error_text(error);
+    return error;
+  }
+  const std::string header = log::segment_header(seq);
+  const iovec iov = iov_of(header);
+  int error = fs_.pwritev_all(fd, {&iov, 1}, 0);
+  if (error != 0) {
+    what = "write log/" + name + ": " + error_text(error);
+  } else if ((error = fs_.fsync_dir(dir_ / "log")) != 0) {
+    // The header itself is synced with the first batch; the name must be durable before any
+    // record in it is acknowledged.
+    what = "fsync log/ for " + name + ": " + error_text(error);
+  }
+  if (error != 0) {
+    fs_.close(fd);
+    fs_.unlink(path);
+    return error;
+  }
+  fd_ = fd;
+  size_ = header.size();
+  dirty_ = true;
+  std::lock_guard lock(mutex_);
+  segments_[seq];
+  current_segment_ = seq;
+  return 0;
+}
+
+void Spool::seal_segment() {
+  if (fd_ < 0) return;
+  if (dirty_) {
+    if (int error = fs_.fdatasync(fd_)) {
+      spdlog::warn("spool: fdatasync log/{} on close: {} (only done records can be lost)",
+                   log::segment_name(current_segment_), error_text(error));
+    }
+  }
+  fs_.close(fd_);
+  fd_ = -1;
+  dirty_ = false;
+  std::lock_guard lock(mutex_);
+  current_segment_ = 0;
+}
+
+void Spool::roll_back(std::uint64_t batch_start) {
+  const std::string segment = "log/" + log::segment_name(current_segment_);
+  // Cut the failed batch off, durably, so that a crash cannot bring it back and the next batch
+  // can follow the last good one.
+  int error = fs_.ftruncate(fd_, batch_start);
+  if (error == 0) error = fs_.fdatasync(fd_);
+  if (error == 0) {
+    size_ = batch_start;
+    dirty_ = false;
+    return;
+  }
+  // Could not cut it off: overwrite its first byte with 0, which is no record type, so recovery
+  // stops before it, and never append to this segment again (a later batch behind bytes that
+  // may be torn would not be recoverable).
+  spdlog::error("spool: cannot truncate {} to {}: {}; sealing it", segment, batch_start,
+                error_text(error));
+  const char zero = 0;
+  const iovec iov{const_cast<char*>(&zero), 1};
+  error = fs_.pwritev_all(fd_, {&iov, 1}, batch_start);
+  if (error == 0) error = fs_.fdatasync(fd_);
+  if (error != 0) {
+    spdlog::critical(
+        "spool: cannot invalidate the failed batch at {} offset {}: {}; after a crash its "
+        "messages may be delivered although their clients were told to retry",
+        segment, batch_start, error_text(error));
+  }
+  dirty_ = false;
+  seal_segment();
+}
+
+int Spool::write_spills(Batch& batch, std::string& what) {
+  bool any = false;
+  for (std::size_t i = 0; i < batch.pending.size(); ++i) {
+    const CommitRequest& request = batch.pending[i].request;
+    std::uint64_t size = 0;
+    for (auto part : request.parts) size += part.size();
+    if (size <= options_.spill_threshold) continue;
+    const fs::path path = data_path(request.id);
+    {
+      std::lock_guard lock(mutex_);
+      spilling_.insert(request.id);
+    }
+    int fd = -1;
+    if (int error = fs_.open_new(path, &fd)) {
+      what = "create data/" + request.id + ": " + error_text(error);
+      return error;  // not ours to unlink (EEXIST would be someone else's file)
+    }
+    batch.spill_paths.push_back(path);
+    std::uint32_t crc = 0;
+    int error = 0;
+    const char* step = "write";
+    for (auto part : request.parts) {
+      crc = log::crc32(crc, part);
+      if ((error = fs_.write_all(fd, part)) != 0) break;
+    }
+    if (error == 0) {
+      step = "fdatasync";
+      error = fs_.fdatasync(fd);
+    }
+    const int close_error = fs_.close(fd);
+    if (error == 0 && close_error != 0) {
+      step = "close";
+      error = close_error;
+    }
+    if (error != 0) {
+      what = std::string(step) + " data/" + request.id + ": " + error_text(error);
+      return error;
+    }
+    batch.spills[i] = log::Spill{size, crc};
+    any = true;
+  }
+  if (any) {
+    if (int error = fs_.fsync_dir(dir_ / "data")) {
+      what = "fsync data/: " + error_text(error);
+      return error;
+    }
+  }
+  return 0;
+}
+
+std::vector<fs::path> Spool::collect_garbage_locked() {
+  // A segment goes when nothing in it is live and every segment its done records retire is
+  // gone: otherwise a crash could resurrect those messages (a repeat delivery, not a loss).
+  std::vector<fs::path> garbage;
+  for (bool changed = true; changed;) {
+    changed = false;
+    for (auto it = segments_.begin(); it != segments_.end();) {
+      const auto& [seq, state] = *it;
+      const bool needed =
+          seq == current_segment_ || state.live != 0 ||
+          std::any_of(state.done_targets.begin(), state.done_targets.end(),
+                      [this](std::uint64_t target) { return segments_.contains(target); });
+      if (needed) {
+        ++it;
+        continue;
+      }
+      garbage.push_back(dir_ / "log" / log::segment_name(seq));
+      it = segments_.erase(it);
+      changed = true;
+    }
+  }
+  return garbage;
+}
+
+void Spool::unlink_all(const std::vector<fs::path>& paths) {
+  for (const auto& path : paths) {
+    if (int error = fs_.unlink(path); error != 0 && error != ENOENT) {
+      spdlog::warn("spool: unlink {}: {}", path.string(), error_text(error));
+    }
+  }
 }
 
 }  // namespace sealpost::queue

@@ -1,61 +1,136 @@
-// The durable spool: one file per message holding envelope and body as typed, length-prefixed
-// records with a CRC32 end record (docs/queue-format.md). A message is committed by writing
-// tmp/ID, fdatasync, rename into queue/ID and fsync of queue/ — only then may the server say
-// 250. Group commit (issue 4) will change how commit() batches, not what it promises.
+// The durable spool: an append-only log of segment files (log/<seq>.seg) written by one
+// committer thread with group commit — every message submitted while the previous batch was
+// syncing goes into the next batch, one pwritev and one fdatasync for all of them. Large
+// bodies are spilled to data/ID first. Only after the sync does a submitter hear "durable"
+// and may the server say 250. Format and rules: docs/queue-format.md.
 #pragma once
 
+#include <condition_variable>
+#include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <map>
+#include <mutex>
 #include <optional>
+#include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "queue/envelope.hpp"
 #include "queue/file_system.hpp"
+#include "queue/spool_scan.hpp"
 
 namespace sealpost::queue {
 
 struct CommitResult {
   int error = 0;     // 0 = durable; else the errno of the first failing step
-  std::string what;  // "write tmp/ID: No space left on device" — for the log
+  std::string what;  // "fdatasync log/0000000000000003.seg: No space left on device"
   bool ok() const { return error == 0; }
 };
 
-struct StoredMessage {
+// A message to commit. The parts (concatenated: typically Received header and body) are
+// written from the submitter's memory: they must stay valid until `done` has been called.
+struct CommitRequest {
   std::string id;
   Envelope envelope;
-  std::string content;  // the message as it will be delivered (Received header included)
+  std::vector<std::string_view> parts;
 };
 
 class Spool {
  public:
-  // Creates <dir>/tmp and <dir>/queue (mode 0700) when missing. Throws std::system_error if
-  // it cannot.
-  explicit Spool(std::filesystem::path dir, FileSystem& fs = real_file_system());
+  struct Options {
+    std::size_t spill_threshold = 64 * 1024;  // larger contents go to data/ID
+    std::uint64_t segment_size = 64u << 20;   // start a new segment past this size
+  };
 
-  // Removes partial files left in tmp/ by a crash (logging each) and returns the ids of
-  // committed messages found in queue/, oldest first. Files in queue/ that fail to parse
-  // (torn or corrupt) are moved to corrupt/ and logged, never delivered.
+  // Creates <dir>, <dir>/log and <dir>/data (mode 0700) when missing and starts the committer
+  // thread. Throws std::system_error if it cannot. New segments are numbered after every
+  // segment already present; call recover() before submitting to take those over.
+  explicit Spool(std::filesystem::path dir, FileSystem& fs = real_file_system());
+  Spool(std::filesystem::path dir, FileSystem& fs, Options options);
+  // Commits what was submitted, syncs pending done records, joins the committer.
+  ~Spool();
+  Spool(const Spool&) = delete;
+  Spool& operator=(const Spool&) = delete;
+
+  // Scans the log (docs/queue-format.md, "Recovery"), indexes every committed message without
+  // a done record, unlinks segments and spilled bodies nothing live needs any more, and
+  // returns the live ids oldest first. Torn or corrupt records are logged and never delivered.
   std::vector<std::string> recover();
 
-  // Writes the message durably under `id`. The content is the concatenation of `parts`
-  // (typically the Received header and the body). Blocking: call it off the event loop.
-  // On failure nothing remains in tmp/ or queue/.
+  // Non-blocking: queues the request for the next batch. `done` runs once, on the committer
+  // thread (or at once on the caller's, for an invalid request), after the message is durable
+  // or the batch failed; keep it cheap (post back to your own executor).
+  void submit(CommitRequest request, std::function<void(CommitResult)> done);
+
+  // Blocking convenience over submit() (tests, tools).
   CommitResult commit(const std::string& id, const Envelope& envelope,
                       std::span<const std::string_view> parts);
 
-  // Reads and verifies a committed message. nullopt if missing or corrupt (logged).
+  // Reads and verifies a committed message. nullopt if unknown or corrupt (logged).
   std::optional<StoredMessage> load(const std::string& id) const;
 
-  // Removes a delivered message (unlink + fsync of queue/). Returns an errno value or 0.
+  // Marks a message delivered: it leaves the index at once; its done record is written with
+  // the next batch (not synced on its own: a lost done record means one repeat delivery,
+  // which Maildir names detect). Returns 0, EINVAL or ENOENT.
   int remove(const std::string& id);
+
+  // Live ids, oldest first.
+  std::vector<std::string> queued_ids() const;
+  // Segment files currently kept (tests, status).
+  std::size_t segment_count() const;
 
   const std::filesystem::path& dir() const { return dir_; }
 
  private:
-  std::filesystem::path dir_;
+  struct Pending {
+    CommitRequest request;
+    std::function<void(CommitResult)> done;
+  };
+  struct DoneMark {
+    MessageKey key;
+    std::uint64_t segment;  // where the message record is
+    bool spilled;
+  };
+  struct Batch;
+
+  void run_committer();
+  void write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& dones);
+  int open_segment(std::string& what);
+  void seal_segment();
+  void roll_back(std::uint64_t batch_start);
+  int write_spills(Batch& batch, std::string& what);
+  std::vector<std::filesystem::path> collect_garbage_locked();
+  void unlink_all(const std::vector<std::filesystem::path>& paths);
+  std::filesystem::path data_path(const std::string& id) const { return dir_ / "data" / id; }
+
+  const std::filesystem::path dir_;
   FileSystem& fs_;
+  const Options options_;
+
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  std::vector<Pending> queue_;
+  std::vector<DoneMark> dones_;
+  bool stopping_ = false;
+  std::unordered_map<MessageKey, Location, MessageKeyHash> index_;
+  std::map<std::uint64_t, SegmentState> segments_;
+  std::uint64_t current_segment_ = 0;  // 0 = none open
+  std::uint64_t first_own_segment_ = 0;
+  std::set<std::string> spilling_;  // data/ID being written by the committer
+
+  // Committer thread only.
+  std::uint64_t next_segment_ = 1;
+  int fd_ = -1;
+  std::uint64_t size_ = 0;
+  bool dirty_ = false;             // written since the last fdatasync
+  std::vector<DoneMark> carried_;  // done records of a failed batch, retried with the next
+
+  std::thread committer_;
 };
 
 }  // namespace sealpost::queue

@@ -93,7 +93,7 @@ TEST(Scheduler, DeliversToMaildirsAndRemoves) {
   ASSERT_TRUE(scheduler.wait_idle(10s));
   ASSERT_TRUE(drained(scheduler));
 
-  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+  EXPECT_TRUE(spool.queued_ids().empty());
   EXPECT_EQ(read_file(mail / "alice@example.org" / "new" / Maildir::file_name(id, 0)), "exact\r\n");
   EXPECT_EQ(read_file(mail / "bob@example.org" / "new" / Maildir::file_name(id, 1)), "exact\r\n");
 }
@@ -111,7 +111,7 @@ TEST(Scheduler, TempFailIsRetriedUntilDelivered) {
   EXPECT_EQ(delivery.calls(1), 3u);
   // The whole message is retried; Maildir's idempotency makes the repeat for rcpt 0 harmless.
   EXPECT_EQ(delivery.calls(0), 3u);
-  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+  EXPECT_TRUE(spool.queued_ids().empty());
 }
 
 TEST(Scheduler, RetryWithRealMaildirDeliversEachRecipientOnce) {
@@ -131,7 +131,7 @@ TEST(Scheduler, RetryWithRealMaildirDeliversEachRecipientOnce) {
   ASSERT_TRUE(drained(scheduler));
   EXPECT_EQ(list_dir(mail / "0" / "new").size(), 1u);
   EXPECT_EQ(list_dir(mail / "1" / "new").size(), 1u);
-  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+  EXPECT_TRUE(spool.queued_ids().empty());
 }
 
 TEST(Scheduler, WaitingRetryKeepsMessageInSpool) {
@@ -148,7 +148,7 @@ TEST(Scheduler, WaitingRetryKeepsMessageInSpool) {
   ASSERT_TRUE(scheduler.wait_idle(10s));
   EXPECT_EQ(delivery.calls(0), 1u);
   EXPECT_EQ(scheduler.pending(), 1u);
-  EXPECT_EQ(list_dir(spool.dir() / "queue"), std::vector<std::string>{id});
+  EXPECT_EQ(spool.queued_ids(), std::vector<std::string>{id});
 
   // stop() must not wait for an hour-long retry timer.
   const auto before = std::chrono::steady_clock::now();
@@ -166,7 +166,7 @@ TEST(Scheduler, PermFailRemovesTheMessage) {
   ASSERT_TRUE(drained(scheduler));
   EXPECT_EQ(delivery.calls(0), 1u);
   EXPECT_EQ(delivery.calls(1), 1u);
-  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+  EXPECT_TRUE(spool.queued_ids().empty());
 }
 
 TEST(Scheduler, ExpiredMessageIsDropped) {
@@ -182,7 +182,7 @@ TEST(Scheduler, ExpiredMessageIsDropped) {
   scheduler.enqueue(id);
   ASSERT_TRUE(drained(scheduler));
   EXPECT_EQ(delivery.calls(0), 1u);
-  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+  EXPECT_TRUE(spool.queued_ids().empty());
 }
 
 TEST(Scheduler, DuplicateEnqueueDeliversOnce) {
@@ -218,7 +218,7 @@ TEST(Scheduler, ManyMessagesManyWorkersThenStop) {
   scheduler->start();
   for (int i = 0; i < 50; ++i) scheduler->enqueue(commit(spool, {"a@x", "b@x"}));
   ASSERT_TRUE(drained(*scheduler));
-  EXPECT_TRUE(list_dir(spool.dir() / "queue").empty());
+  EXPECT_TRUE(spool.queued_ids().empty());
   scheduler->stop();
   scheduler.reset();  // the destructor after stop() must be harmless
 }
