@@ -1,12 +1,16 @@
 // sealpost: the command line. Finds an instance the same way sealpostd does (--config FILE,
 // or --state-dir DIR for the embedded default) and offers check-config, a read-only view of
-// the queue and user management. send, tls-check and bench arrive with later issues; queue
-// control through the daemon's socket arrives with the queue issue.
+// the queue, user management, `send` (sendmail-compatible submission over implicit TLS,
+// src/cli/send; also run as argv[0] "sendmail") and `bench`, the load generator
+// (src/cli/bench). tls-check and queue control through the daemon's socket come later.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
+#include "cli/bench/bench_driver.hpp"
+#include "cli/bench/bench_options.hpp"
 #include "cli/queue_view.hpp"
+#include "cli/send/send_driver.hpp"
 #include "cli/user_command.hpp"
 #include "config/config_loader.hpp"
 
@@ -19,6 +23,8 @@ constexpr int kExitConfig = 78;  // sysexits.h EX_CONFIG
 }  // namespace
 
 int main(int argc, char** argv) {
+  // Installed as (or symlinked to) "sendmail": `sendmail -t < msg` is `sealpost send -t`.
+  if (fs::path(argv[0]).filename() == "sendmail") return send::sendmail_main(argc, argv);
   CLI::App app{"sealpost - Sealpost command line"};
   app.require_subcommand(1);
   std::string config_file, state_dir;
@@ -41,11 +47,37 @@ int main(int argc, char** argv) {
 
   cli::UserCommand user(app);
 
+  auto* bench_cmd =
+      app.add_subcommand("bench", "SMTP load generator (implicit TLS, STARTTLS, plain)");
+  bench::BenchOptions bench_options;
+  bench::add_bench_options(*bench_cmd, bench_options);
+
+  auto* send_cmd =
+      app.add_subcommand("send", "submit a message from stdin over SMTPS (sendmail-compatible)");
+  send::SendOptions send_options;
+  send::add_send_options(*send_cmd, send_options);
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     int status = app.exit(e);  // prints help, version or the error
     return status == 0 ? 0 : kExitUsage;
+  }
+
+  if (bench_cmd->parsed()) {  // needs no configuration: it only talks to a server
+    if (auto error = bench::finish_options(bench_options)) {
+      std::cerr << "sealpost bench: " << *error << "\n";
+      return kExitUsage;
+    }
+    return bench::run_bench(bench_options, std::cout, std::cerr);
+  }
+
+  if (send_cmd->parsed()) {  // needs no instance configuration either
+    if (auto error = send::finish_send_options(send_options)) {
+      std::cerr << "sealpost send: " << error->message << "\n";
+      return error->exit_code;
+    }
+    return send::run_send(send_options, std::cin, std::cerr);
   }
 
   try {

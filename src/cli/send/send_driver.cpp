@@ -1,0 +1,244 @@
+// The driver: one connection, one message. The session decides the protocol; this file only
+// moves bytes, performs STARTTLS and maps the outcome to sysexits(3):
+//   75 EX_TEMPFAIL    4xx replies, timeouts, connection refused/closed, DNS EAI_AGAIN
+//   69 EX_UNAVAILABLE 5xx to the session/MAIL/RCPT, TLS failures (certificate, name, pin,
+//                     STARTTLS required but missing): a security refusal is not retried
+//   65 EX_DATAERR     5xx to the message data (and SIZE, 8BITMIME, SMTPUTF8), bare CR
+//   68 EX_NOHOST      the server name does not resolve
+//   76 EX_PROTOCOL    a reply that breaks the protocol
+//   64 EX_USAGE / 78 EX_CONFIG / 70 EX_SOFTWARE
+#include "cli/send/send_driver.hpp"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <csignal>
+#include <iostream>
+#include <iterator>
+
+#include "cli/send/message_prep.hpp"
+#include "cli/send/sasl_adapter.hpp"
+#include "cli/send/tls_client.hpp"
+
+namespace sealpost::send {
+
+namespace {
+
+using smtp::FailureReason;
+
+std::string local_host_name() {
+  char buf[256] = {};
+  if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
+  return buf;
+}
+
+std::string reply_text(const smtp::Reply& reply) {
+  return reply.code == 0 ? std::string() : ": server said \"" + reply.summary() + "\"";
+}
+
+int code_for_reply(const smtp::Reply& reply, int permanent) {
+  if (reply.transient()) return kExTempFail;
+  if (reply.permanent()) return permanent;
+  return 0;
+}
+
+int session_failure_code(const smtp::SessionFailure& f) {
+  switch (f.reason) {
+    case FailureReason::kTimeout:
+    case FailureReason::kServerClosed:
+      return kExTempFail;
+    case FailureReason::kProtocolError:
+      return kExProtocol;
+    case FailureReason::kTlsRequiredNotOffered:
+    case FailureReason::kTlsFailed:
+    case FailureReason::kAuthNotOffered:
+    case FailureReason::kAuthRequiresTls:
+      // A refusal to protect the message is final, unless the server said "try later" (454).
+      return f.reply.transient() ? kExTempFail : kExUnavailable;
+    default:
+      if (int c = code_for_reply(f.reply, kExUnavailable)) return c;
+      return kExUnavailable;
+  }
+}
+
+bool data_reason(FailureReason r) {
+  return r == FailureReason::kDataRejected || r == FailureReason::kSizeExceeded ||
+         r == FailureReason::kSmtpUtf8Unsupported || r == FailureReason::kEightBitUnsupported ||
+         r == FailureReason::kInvalidMessage;
+}
+
+class Run {
+ public:
+  Run(const SendOptions& o, std::ostream& err) : o_(o), err_(err) {}
+
+  int fail(int code, const std::string& message) {
+    err_ << "sealpost send: " << message << "\n";
+    return code;
+  }
+
+  int operator()(std::istream& in) {
+    std::string raw{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+    PrepareInput pin;
+    pin.raw = raw;
+    pin.recipients = o_.recipients;
+    pin.recipients_from_headers = o_.recipients_from_headers;
+    pin.sender = o_.sender;
+    if (o_.user.find('@') != std::string::npos) pin.fallback_sender = o_.user;
+    pin.full_name = o_.full_name;
+    pin.domain = o_.host;
+    PreparedMessage msg = prepare_message(pin);
+    if (!msg.ok) return fail(msg.exit_code, msg.error);
+
+    switch (client_.connect(o_.host, o_.port, std::chrono::seconds(o_.connect_timeout))) {
+      case ConnectStatus::kOk:
+        break;
+      case ConnectStatus::kNoHost:
+        return fail(kExNoHost, client_.error());
+      case ConnectStatus::kTempDns:
+      case ConnectStatus::kFailed:
+        return fail(kExTempFail, client_.error());
+    }
+    TlsParams tls{o_.server_name, o_.ca_file, o_.pin_sha256};
+    if (o_.tls == TlsChoice::kImplicit &&
+        !client_.start_tls(tls, std::chrono::seconds(o_.connect_timeout)))
+      return fail(kExUnavailable, client_.error() + "; nothing sent");
+    if (o_.verbose && client_.tls_active())
+      err_ << "sealpost send: " << client_.tls_description() << "\n";
+
+    SaslAdapter adapter(o_.user, o_.password, o_.mechanism);
+    if (o_.tls == TlsChoice::kImplicit) adapter.set_tls_exporter(client_.tls_exporter());
+    smtp::ClientSettings settings;
+    settings.helo_name = o_.helo_name.empty() ? local_host_name() : o_.helo_name;
+    settings.tls = o_.tls == TlsChoice::kImplicit   ? smtp::TlsMode::kImplicit
+                   : o_.tls == TlsChoice::kStartTls ? smtp::TlsMode::kRequireStartTls
+                                                    : smtp::TlsMode::kNone;
+    settings.allow_auth_without_tls = o_.tls == TlsChoice::kNone;
+    smtp::ClientSession session(settings, o_.user.empty() ? nullptr : &adapter);
+    session.add_message(smtp::OutgoingMessage{msg.reverse_path, msg.recipients, msg.content});
+    session.quit();
+
+    std::string tls_error;
+    for (;;) {
+      flush_log(session);
+      std::string out = session.take_output();
+      if (!out.empty()) {
+        auto wrote = client_.write_all(out, std::chrono::seconds(60));
+        if (wrote != IoStatus::kOk && session.action() != smtp::ClientAction::kClose) {
+          session.on_closed();  // the peer went away mid-write: as if it had closed
+          continue;
+        }
+      }
+      auto action = session.action();
+      if (action == smtp::ClientAction::kClose || action == smtp::ClientAction::kDone) break;
+      if (action == smtp::ClientAction::kStartTls) {
+        if (client_.start_tls(tls, std::chrono::seconds(o_.connect_timeout))) {
+          adapter.set_tls_exporter(client_.tls_exporter());
+          if (o_.verbose) err_ << "sealpost send: " << client_.tls_description() << "\n";
+          session.on_tls_started();
+        } else {
+          tls_error = client_.error();
+          session.on_tls_failed();
+        }
+        continue;
+      }
+      std::string in_bytes;
+      auto wait = session.timeout();
+      switch (client_.read_some(in_bytes, wait.count() > 0 ? wait : std::chrono::seconds(300))) {
+        case IoStatus::kOk:
+          session.receive(in_bytes);
+          break;
+        case IoStatus::kTimeout:
+          session.on_timeout();
+          break;
+        case IoStatus::kEof:
+        case IoStatus::kError:
+          session.on_closed();
+          break;
+      }
+    }
+    flush_log(session);
+    client_.close();
+
+    const smtp::SessionFailure& f = session.failure();
+    const auto& results = session.results();
+    if (results.empty()) return fail(kExSoftware, "internal error: no result");
+    const smtp::TransactionResult& r = results.front();
+    if (r.outcome == smtp::Outcome::kDelivered) {
+      // Some recipients may have been refused while others were accepted: the message went
+      // out, but the caller must hear of every recipient that will not get it.
+      int code = 0;
+      for (const auto& rr : r.recipients) {
+        if (rr.outcome == smtp::Outcome::kDelivered) continue;
+        int c = code_for_reply(rr.reply, kExUnavailable);
+        if (c == 0) c = kExUnavailable;
+        err_ << "sealpost send: <" << rr.forward_path << "> refused" << reply_text(rr.reply)
+             << "\n";
+        if (code != kExUnavailable) code = c;
+      }
+      return code;
+    }
+    if (f.reason != FailureReason::kNone && r.reason == f.reason) {
+      std::string what =
+          f.detail.empty() ? std::string(smtp::failure_reason_name(f.reason)) : f.detail;
+      if (f.reason == FailureReason::kTlsFailed && !tls_error.empty()) what = tls_error;
+      if (f.reason == FailureReason::kAuthFailed && !adapter.failure_detail().empty() &&
+          f.reply.code == 0)
+        what += " (" + adapter.failure_detail() + ")";
+      return fail(session_failure_code(f), what + reply_text(f.reply) + "; message not sent");
+    }
+    std::string what =
+        r.detail.empty() ? std::string(smtp::failure_reason_name(r.reason)) : r.detail;
+    int code;
+    if (r.outcome == smtp::Outcome::kTempFail) {
+      code = kExTempFail;
+    } else if (data_reason(r.reason)) {
+      code = kExDataErr;
+    } else {
+      code = kExUnavailable;
+    }
+    return fail(code, what + reply_text(r.reply) + "; message not sent");
+  }
+
+ private:
+  void flush_log(smtp::ClientSession& session) {
+    for (auto& line : session.take_log())
+      if (o_.verbose) err_ << "sealpost send: " << line << "\n";
+  }
+
+  const SendOptions& o_;
+  std::ostream& err_;
+  TlsClient client_;
+};
+
+}  // namespace
+
+int run_send(const SendOptions& options, std::istream& in, std::ostream& err) {
+  // A server that closes mid-write must give EPIPE, not kill us (SSL_write uses write(2)).
+  std::signal(SIGPIPE, SIG_IGN);
+  try {
+    return Run(options, err)(in);
+  } catch (const std::exception& e) {
+    err << "sealpost send: internal error: " << e.what() << "\n";
+    return kExSoftware;
+  }
+}
+
+int sendmail_main(int argc, char** argv) {
+  CLI::App app{"sendmail (sealpost send) - submit a message over SMTPS"};
+  SendOptions options;
+  add_send_options(app, options);
+  app.allow_extras(false);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int status = app.exit(e);
+    return status == 0 ? 0 : kExUsage;
+  }
+  if (auto e = finish_send_options(options)) {
+    std::cerr << "sendmail: " << e->message << "\n";
+    return e->exit_code;
+  }
+  return run_send(options, std::cin, std::cerr);
+}
+
+}  // namespace sealpost::send
