@@ -7,10 +7,12 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build pkg-config ccache openssl
   libssl-dev libasio-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev
+  libunbound-dev nlohmann-json3-dev libcurl4-openssl-dev
 )
 test_pkgs=(
   libgtest-dev clang-14 libclang-rt-14-dev clang-format
-  python3 python3-pytest swaks curl msmtp gsasl
+  python3 python3-pytest python3-aiosmtpd swaks curl msmtp gsasl
+  postfix sasl2-bin nsd unbound unbound-anchor ldnsutils knot-dnsutils dovecot-lmtpd
 )
 
 want=("${build_pkgs[@]}")
@@ -30,5 +32,13 @@ echo "install-deps: installing ${missing[*]}" >&2
 SUDO=""
 if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
+# The tests run private instances of postfix, nsd, unbound and dovecot on loopback ports of
+# their own; the system services these packages would start (nsd and unbound both on port 53)
+# are not wanted, so a policy-rc.d stops maintainer scripts from starting them.
+if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+  printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d >/dev/null
+  $SUDO chmod 755 /usr/sbin/policy-rc.d
+  trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+fi
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

@@ -1,16 +1,17 @@
 // sealpost: the command line. Finds an instance the same way sealpostd does (--config FILE,
 // or --state-dir DIR for the embedded default) and offers check-config, a read-only view of
 // the queue, user management, `send` (sendmail-compatible submission over implicit TLS,
-// src/cli/send; also run as argv[0] "sendmail") and `bench`, the load generator
-// (src/cli/bench). tls-check and queue control through the daemon's socket come later.
+// src/cli/send; also run as argv[0] "sendmail"), `tls-check` (src/cli/tls_check) and `bench`,
+// the load generator (src/cli/bench). Each subcommand registers itself from its own class.
 #include <CLI/CLI.hpp>
 #include <filesystem>
 #include <iostream>
 
 #include "cli/bench/bench_driver.hpp"
 #include "cli/bench/bench_options.hpp"
-#include "cli/queue_view.hpp"
+#include "cli/queue_command.hpp"
 #include "cli/send/send_driver.hpp"
+#include "cli/tls_check/tls_check_command.hpp"
 #include "cli/user_command.hpp"
 #include "config/config_loader.hpp"
 
@@ -36,16 +37,9 @@ int main(int argc, char** argv) {
   std::string check_file;
   check->add_option("file", check_file, "configuration file")->required();
 
-  auto* queue = app.add_subcommand("queue", "inspect the queue");
-  queue->require_subcommand(1);
-  bool json = false;
-  auto* list = queue->add_subcommand("list", "list queued messages");
-  list->add_flag("--json", json, "machine-readable output");
-  auto* show = queue->add_subcommand("show", "print one queued message");
-  std::string id;
-  show->add_option("id", id, "queue id")->required();
-
+  cli::QueueCommand queue(app);
   cli::UserCommand user(app);
+  cli::TlsCheckCommand tls_check(app);
 
   auto* bench_cmd =
       app.add_subcommand("bench", "SMTP load generator (implicit TLS, STARTTLS, plain)");
@@ -80,6 +74,8 @@ int main(int argc, char** argv) {
     return send::run_send(send_options, std::cin, std::cerr);
   }
 
+  if (tls_check.parsed()) return tls_check.run(std::cout, std::cerr);  // needs no instance
+
   try {
     if (check->parsed()) {
       config::Config cfg = config::load_file(check_file);
@@ -92,8 +88,7 @@ int main(int argc, char** argv) {
                                    fs::absolute(state_dir.empty() ? "sealpost-state" : state_dir))
                              : config::load_file(config_file);
     if (!config_file.empty() && !state_dir.empty()) cfg.state_dir = fs::absolute(state_dir);
-    if (list->parsed()) return cli::queue_list(cfg, json, std::cout);
-    if (show->parsed()) return cli::queue_show(cfg, id, std::cout);
+    if (queue.parsed()) return queue.run(cfg, std::cout, std::cerr);
     if (user.parsed()) return user.run(cfg, std::cin, std::cout, std::cerr);
   } catch (const config::ConfigError& e) {
     std::cerr << "sealpost: " << e.what() << "\n";
