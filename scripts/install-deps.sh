@@ -40,5 +40,7 @@ if [[ ! -e /usr/sbin/policy-rc.d ]]; then
   $SUDO chmod 755 /usr/sbin/policy-rc.d
   trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
 fi
+# Postfix is only ever run as private instances (postfix -c DIR); the system one stays unconfigured.
+echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
 $SUDO apt-get update -q
 $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
