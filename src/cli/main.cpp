@@ -9,6 +9,7 @@
 
 #include "cli/bench/bench_driver.hpp"
 #include "cli/bench/bench_options.hpp"
+#include "cli/dns_command.hpp"
 #include "cli/queue_command.hpp"
 #include "cli/send/send_driver.hpp"
 #include "cli/tls_check/tls_check_command.hpp"
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
   cli::QueueCommand queue(app);
   cli::UserCommand user(app);
   cli::TlsCheckCommand tls_check(app);
+  cli::DnsCommand dns(app);
 
   auto* bench_cmd =
       app.add_subcommand("bench", "SMTP load generator (implicit TLS, STARTTLS, plain)");
@@ -75,6 +77,7 @@ int main(int argc, char** argv) {
   }
 
   if (tls_check.parsed()) return tls_check.run(std::cout, std::cerr);  // needs no instance
+  if (dns.parsed()) return dns.run(std::cout, std::cerr);              // needs no instance
 
   try {
     if (check->parsed()) {

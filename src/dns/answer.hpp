@@ -33,14 +33,16 @@ struct Records {
 struct Answer {
   std::string qname;  // as asked
   RrType qtype = RrType::kA;
-  int rcode = kRcodeNoError;  // RFC 1035 §4.1.1 (a bogus answer comes back as SERVFAIL)
+  int rcode = kRcodeNoError;  // RFC 1035 §4.1.1
   bool nxdomain = false;      // the name does not exist
   bool has_data = false;      // at least one record of qtype
   Security security = Security::kInsecure;
   std::string why_bogus;       // libunbound's reason when security == kBogus
   std::uint32_t ttl = 0;       // of the answer RRset (0 without data)
   std::string canonical_name;  // the name the data belongs to, after CNAMEs ("" if none)
-  std::vector<std::vector<std::uint8_t>> rdata;  // wire RDATA, one entry per record
+  // Wire RDATA, one entry per record. A bogus answer may still carry the (forged) data, for
+  // diagnostics: whoever acts on an answer checks `security` first.
+  std::vector<std::vector<std::uint8_t>> rdata;
 
   // NOERROR without records of this type (RFC 2308 §2.2).
   bool nodata() const { return rcode == kRcodeNoError && !nxdomain && !has_data; }

@@ -26,7 +26,8 @@ std::expected<UbCtx, std::string> make_context(const ResolverOptions& o) {
                                " (expected IP or IP@PORT)");
     if (int rc = ub_ctx_set_option(ctx.get(), "do-not-query-localhost:", "no"); rc != 0)
       return std::unexpected("do-not-query-localhost: " + ub_error(rc));
-    if (int rc = ub_ctx_zone_add(ctx.get(), "test.", "transparent"); rc != 0)
+    // As an option, not ub_ctx_zone_add(): that finalizes the context (no more anchors).
+    if (int rc = ub_ctx_set_option(ctx.get(), "local-zone:", "test. transparent"); rc != 0)
       return std::unexpected("local-zone test.: " + ub_error(rc));
   } else if (o.use_resolv_conf) {
     if (int rc = ub_ctx_resolvconf(ctx.get(), nullptr); rc != 0)
