@@ -85,6 +85,10 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
     if (node.empty()) return;
     Pending& p = *node.mapped();
     ub_cancel(ctx_.get(), p.async_id);
+    if (pending_.empty()) {  // stop watching the fd, so that an idle loop can finish
+      asio::error_code ignored;
+      fd_.cancel(ignored);
+    }
     finish(std::move(p.done), std::unexpected(p.name + ": no answer within " +
                                               std::to_string(timeout_.count()) + " ms"));
   }
