@@ -1,8 +1,11 @@
 // The driver: one connection, one message. The session decides the protocol; this file only
-// moves bytes, performs STARTTLS and maps the outcome to sysexits(3):
-//   75 EX_TEMPFAIL    4xx replies, timeouts, connection refused/closed, DNS EAI_AGAIN
+// finds the server (discovery.hpp: SRV), moves bytes, performs STARTTLS and maps the outcome to
+// sysexits(3):
+//   75 EX_TEMPFAIL    4xx replies, timeouts, connection refused/closed, DNS EAI_AGAIN,
+//                     DNS SERVFAIL or DNSSEC-bogus SRV/address answers
 //   69 EX_UNAVAILABLE 5xx to the session/MAIL/RCPT, TLS failures (certificate, name, pin,
-//                     STARTTLS required but missing): a security refusal is not retried
+//                     STARTTLS required but missing): a security refusal is not retried;
+//                     an SRV record with target "." (no submission service at the domain)
 //   65 EX_DATAERR     5xx to the message data (and SIZE, 8BITMIME, SMTPUTF8), bare CR
 //   68 EX_NOHOST      the server name does not resolve
 //   76 EX_PROTOCOL    a reply that breaks the protocol
@@ -15,7 +18,9 @@
 #include <csignal>
 #include <iostream>
 #include <iterator>
+#include <optional>
 
+#include "cli/send/discovery.hpp"
 #include "cli/send/message_prep.hpp"
 #include "cli/send/sasl_adapter.hpp"
 #include "cli/send/tls_client.hpp"
@@ -89,16 +94,12 @@ class Run {
     PreparedMessage msg = prepare_message(pin);
     if (!msg.ok) return fail(msg.exit_code, msg.error);
 
-    switch (client_.connect(o_.host, o_.port, std::chrono::seconds(o_.connect_timeout))) {
-      case ConnectStatus::kOk:
-        break;
-      case ConnectStatus::kNoHost:
-        return fail(kExNoHost, client_.error());
-      case ConnectStatus::kTempDns:
-      case ConnectStatus::kFailed:
-        return fail(kExTempFail, client_.error());
-    }
-    TlsParams tls{o_.server_name, o_.ca_file, o_.pin_sha256};
+    Discovery discovery(o_);
+    auto route = discovery.route();
+    if (!route) return fail(route.error().exit_code, route.error().message);
+    if (o_.verbose) err_ << "sealpost send: " << route->how << "\n";
+    if (auto failed = connect(discovery, *route)) return fail(failed->exit_code, failed->message);
+    TlsParams tls{route->server_name, o_.ca_file, o_.pin_sha256, route->also_accept};
     if (o_.tls == TlsChoice::kImplicit &&
         !client_.start_tls(tls, std::chrono::seconds(o_.connect_timeout)))
       return fail(kExUnavailable, client_.error() + "; nothing sent");
@@ -200,6 +201,39 @@ class Run {
   }
 
  private:
+  // Each target in order, each of its addresses, until one accepts the TCP connection
+  // (RFC 2782: on failure the next target). TLS failures are not retried elsewhere: they are
+  // refusals, not outages.
+  std::optional<DiscoveryError> connect(Discovery& discovery, const Route& route) {
+    auto timeout = std::chrono::seconds(o_.connect_timeout);
+    DiscoveryError last{kExTempFail, "no server to connect to"};
+    bool all_nohost = true;
+    for (const auto& target : route.targets) {
+      if (!discovery.resolves_addresses()) {
+        auto status = client_.connect(target.host, target.port, timeout);
+        if (status == ConnectStatus::kOk) return std::nullopt;
+        all_nohost = all_nohost && status == ConnectStatus::kNoHost;
+        last.message = client_.error();
+        continue;
+      }
+      auto addresses = discovery.addresses(target.host);
+      if (!addresses) {
+        if (addresses.error().exit_code == kExConfig) return addresses.error();
+        all_nohost = all_nohost && addresses.error().exit_code == kExNoHost;
+        last.message = addresses.error().message;
+        continue;
+      }
+      all_nohost = false;
+      for (const auto& address : *addresses) {
+        if (client_.connect(address, target.port, timeout) == ConnectStatus::kOk)
+          return std::nullopt;
+        last.message = client_.error() + " (" + target.host + ")";
+      }
+    }
+    last.exit_code = all_nohost ? kExNoHost : kExTempFail;
+    return last;
+  }
+
   void flush_log(smtp::ClientSession& session) {
     for (auto& line : session.take_log())
       if (o_.verbose) err_ << "sealpost send: " << line << "\n";

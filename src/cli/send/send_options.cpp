@@ -2,6 +2,7 @@
 // unless mode 0600 or stricter: it may hold a password) and passwordeval-style commands.
 #include "cli/send/send_options.hpp"
 
+#include <arpa/inet.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -22,7 +23,9 @@ void add_send_options(CLI::App& cmd, SendOptions& o) {
   cmd.add_option("-o", o.o_options, "sendmail -oX options (only -oi has a meaning)")
       ->allow_extra_args(false);  // "-oi rcpt": one value per -o, the rest are recipients
   cmd.add_flag("-v,--verbose", o.verbose, "print the SMTP dialogue on stderr");
-  cmd.add_option("--server", o.server, "submission server HOST[:PORT] (default port 465)");
+  cmd.add_option("--server", o.server,
+                 "submission server HOST[:PORT]; a name without port is looked up as "
+                 "_submissions._tcp SRV first, then HOST:465");
   cmd.add_option("--server-name", o.server_name,
                  "name for SNI and the certificate check (default: the server host)");
   cmd.add_flag("--starttls", o.starttls, "STARTTLS (required) instead of implicit TLS; port 587");
@@ -37,6 +40,10 @@ void add_send_options(CLI::App& cmd, SendOptions& o) {
   cmd.add_option("--mechanism", o.mechanism, "SASL mechanism (default: strongest offered)");
   cmd.add_option("--helo-name", o.helo_name, "name sent in EHLO (default: this host's name)");
   cmd.add_option("--connect-timeout", o.connect_timeout, "seconds (default 30)");
+  cmd.add_option("--dns-server", o.dns_servers,
+                 "resolve SRV and host names through this resolver, IP[@PORT] (repeatable)");
+  cmd.add_option("--dns-trust-anchor", o.dns_trust_anchors,
+                 "DNSSEC trust anchor file (DS/DNSKEY) for those lookups (repeatable)");
 }
 
 namespace {
@@ -61,8 +68,9 @@ std::optional<OptionError> load_client_config(SendOptions& o) {
   } catch (const toml::parse_error& e) {
     return config_error(file + ": " + std::string(e.description()));
   }
-  static const char* const kKeys[] = {"server",   "port", "tls",        "user",
-                                      "password", "ca",   "pin_sha256", "mechanism"};
+  static const char* const kKeys[] = {
+      "server", "port",       "tls",       "user",       "password",
+      "ca",     "pin_sha256", "mechanism", "dns_server", "dns_trust_anchor"};
   for (auto&& [key, value] : t) {
     bool known = false;
     for (const char* k : kKeys) known = known || key.str() == k;
@@ -76,6 +84,29 @@ std::optional<OptionError> load_client_config(SendOptions& o) {
   str("ca", o.ca_file);
   str("pin_sha256", o.pin_sha256);
   str("mechanism", o.mechanism);
+  // A string or an array of strings; the command line wins when it names any.
+  auto strings = [&](const char* key, std::vector<std::string>& into) -> bool {
+    const toml::node* node = t.get(key);
+    if (node == nullptr) return true;
+    std::vector<std::string> values;
+    if (auto v = node->value<std::string>()) {
+      values.push_back(*v);
+    } else if (const toml::array* a = node->as_array()) {
+      for (const auto& item : *a) {
+        auto v = item.value<std::string>();
+        if (!v) return false;
+        values.push_back(*v);
+      }
+    } else {
+      return false;
+    }
+    if (into.empty()) into = std::move(values);
+    return true;
+  };
+  if (!strings("dns_server", o.dns_servers))
+    return config_error(file + ": dns_server must be a string or an array of strings");
+  if (!strings("dns_trust_anchor", o.dns_trust_anchors))
+    return config_error(file + ": dns_trust_anchor must be a string or an array of strings");
   if (auto v = t["port"].value<int64_t>(); v && o.port == 0) {
     if (*v < 1 || *v > 65535) return config_error(file + ": port out of range");
     o.port = static_cast<int>(*v);
@@ -111,6 +142,11 @@ std::optional<OptionError> run_password_command(SendOptions& o) {
   if (!out.empty() && out.back() == '\r') out.pop_back();
   o.password = out;
   return std::nullopt;
+}
+
+bool is_address_literal(const std::string& host) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, host.c_str(), buf) == 1 || inet_pton(AF_INET6, host.c_str(), buf) == 1;
 }
 
 std::optional<OptionError> split_server(SendOptions& o) {
@@ -164,7 +200,11 @@ std::optional<OptionError> finish_send_options(SendOptions& o) {
   if (o.server.empty())
     return config_error("no submission server: give --server or a client configuration file");
   if (auto e = split_server(o)) return e;
+  // RFC 6186 §3.1 / RFC 8314 §5.1: a bare domain is looked up as SRV first (not an address,
+  // and not for --plaintext-i-know, which no SRV service name describes).
+  o.discover = o.port == 0 && o.tls != TlsChoice::kNone && !is_address_literal(o.host);
   if (o.port == 0) o.port = o.tls == TlsChoice::kStartTls ? 587 : 465;
+  o.server_name_given = !o.server_name.empty();
   if (o.server_name.empty()) o.server_name = o.host;
   if (!o.password_env.empty()) {
     const char* v = std::getenv(o.password_env.c_str());

@@ -37,10 +37,14 @@ struct SendOptions {
   bool verbose = false;                  // -v: the protocol log on stderr
 
   // submission server
-  std::string server;       // HOST[:PORT], [v6]:PORT
-  std::string host;         // filled by finish_send_options
-  int port = 0;             // 0: 465 (implicit) or 587 (STARTTLS)
-  std::string server_name;  // name for SNI and certificate check; default: host
+  std::string server;              // HOST[:PORT], [v6]:PORT
+  std::string host;                // filled by finish_send_options
+  int port = 0;                    // 0: 465 (implicit) or 587 (STARTTLS)
+  std::string server_name;         // name for SNI and certificate check; default: host
+  bool server_name_given = false;  // --server-name was set (filled by finish_send_options)
+  bool discover = false;           // SRV discovery: a host name without port (finish_send_options)
+  std::vector<std::string> dns_servers;        // IP[@PORT]: resolve through these (src/dns)
+  std::vector<std::string> dns_trust_anchors;  // DS/DNSKEY files for DNSSEC validation
   TlsChoice tls = TlsChoice::kImplicit;
   bool starttls = false;
   bool plaintext = false;  // --plaintext-i-know

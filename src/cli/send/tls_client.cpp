@@ -134,13 +134,16 @@ bool TlsClient::start_tls(const TlsParams& params, std::chrono::seconds timeout)
     // RFC 6125: DNS-ID only, a wildcard only as the whole left-most label.
     SSL_set_hostflags(ssl_, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     SSL_set1_host(ssl_, name.c_str());
+    for (const auto& other : params.also_accept) SSL_add1_host(ssl_, other.c_str());
   }
   SSL_set_fd(ssl_, fd_);
   set_timeout(timeout);
   if (SSL_connect(ssl_) != 1) {
     long verify = SSL_get_verify_result(ssl_);
     if (verify != X509_V_OK) {
-      error_ = std::string("TLS: certificate verification failed for ") + name + ": " +
+      std::string names = name;
+      for (const auto& other : params.also_accept) names += " or " + other;
+      error_ = std::string("TLS: certificate verification failed for ") + names + ": " +
                X509_verify_cert_error_string(verify);
     } else {
       error_ = "TLS handshake with " + name + " failed: " + openssl_error("connection closed");

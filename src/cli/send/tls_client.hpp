@@ -2,7 +2,7 @@
 // (RFC 8314): TLS 1.2+, the peer verified against the system CA store or a CA file, the host
 // name checked per RFC 6125 (OpenSSL X509_check_host / IP SAN), SNI, an optional SPKI SHA-256
 // pin, and the RFC 9266 tls-exporter for SCRAM-SHA-256-PLUS. Blocking socket, per-call timeouts:
-// a one-shot command needs no event loop. No DNS SRV (discovery) here.
+// a one-shot command needs no event loop. SRV discovery is in discovery.hpp.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -10,6 +10,7 @@
 #include <chrono>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace sealpost::send {
 
@@ -17,6 +18,9 @@ struct TlsParams {
   std::string server_name;  // SNI (omitted for an IP literal) and the name checked
   std::string ca_file;      // empty: the system store
   std::string pin_sha256;   // base64 SHA-256 of the SPKI DER; empty: no pin
+  // Further names the certificate may match instead (a DNSSEC-validated SRV target, RFC 7817
+  // §3); never set from unauthenticated DNS data.
+  std::vector<std::string> also_accept;
 };
 
 enum class ConnectStatus { kOk, kNoHost, kTempDns, kFailed };
