@@ -5,9 +5,12 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <cctype>
 #include <ctime>
+#include <unordered_set>
 
+#include "sasl/base64.hpp"
 #include "smtp/dot_stuffer.hpp"
 
 namespace sealpost::send {
@@ -33,6 +36,17 @@ std::string trim(std::string_view s) {
   return std::string(s);
 }
 
+// RFC 5322 §3.6.8: field-name = 1*ftext (printable US-ASCII but ':'); obs-optional (§4.5.8)
+// allows white space before the colon. "Hi Bob: ..." is prose, not a field: a receiver such as
+// Postfix starts the body there, and any field added after it would become body text.
+bool is_field_name(std::string_view name) {
+  while (!name.empty() && (name.back() == ' ' || name.back() == '\t')) name.remove_suffix(1);
+  if (name.empty()) return false;
+  for (char c : name)
+    if (c < 33 || c > 126) return false;
+  return true;
+}
+
 // Fields of `header` (CRLF lines, each ending in CRLF). A line that is neither a field nor a
 // continuation ends the header block there (it is then body text).
 std::vector<Field> parse_fields(std::string_view header) {
@@ -47,7 +61,7 @@ std::vector<Field> parse_fields(std::string_view header) {
       fields.back().end = eol + 2;
     } else {
       auto colon = line.find(':');
-      if (colon == std::string_view::npos || colon == 0) break;
+      if (colon == std::string_view::npos || !is_field_name(line.substr(0, colon))) break;
       fields.push_back(
           {lower(trim(line.substr(0, colon))), std::string(line.substr(colon + 1)), pos, eol + 2});
     }
@@ -77,46 +91,97 @@ std::string random_hex(std::size_t bytes) {
   return out;
 }
 
+// -F as a display name (RFC 5322 §3.4): an atom sequence as is, a quoted-string when it holds
+// specials ("Doe, John" must not become two addresses), RFC 2047 encoded-words ("B", UTF-8,
+// at most 75 characters each, folded) when it is not ASCII, so the header stays 7-bit.
+std::string display_name(std::string_view name) {
+  bool ascii = true, special = false;
+  for (char c : name) {
+    auto u = static_cast<unsigned char>(c);
+    if (u >= 0x80) ascii = false;
+    if (std::string_view("()<>[]:;@\\,.\"").find(c) != std::string_view::npos) special = true;
+  }
+  if (ascii && !special) return std::string(name);
+  if (ascii) {
+    std::string out = "\"";
+    for (char c : name) {
+      if (c == '"' || c == '\\') out += '\\';
+      out += c;
+    }
+    return out + "\"";
+  }
+  std::string out;
+  std::size_t pos = 0;
+  while (pos < name.size()) {
+    // 45 octets -> 60 base64 characters + 12 for "=?UTF-8?B??=": under 75 (RFC 2047 §2),
+    // cut before a UTF-8 continuation byte so no character is split across words (§5).
+    std::size_t n = std::min<std::size_t>(45, name.size() - pos);
+    while (n > 1 && pos + n < name.size() &&
+           (static_cast<unsigned char>(name[pos + n]) & 0xC0) == 0x80)
+      --n;
+    if (!out.empty()) out += "\r\n ";
+    out += "=?UTF-8?B?" + sasl::base64_encode(name.substr(pos, n)) + "?=";
+    pos += n;
+  }
+  return out;
+}
+
+bool has_8bit(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return true;
+  return false;
+}
+
 }  // namespace
 
 std::vector<std::string> parse_address_list(std::string_view text) {
   std::vector<std::string> out;
-  std::string current, angle;
+  std::string current, angle;  // the text outside and inside <...>
   bool in_angle = false, have_angle = false;
-  int comment = 0;
-  bool quoted = false;
+  auto add = [&](char c) { (in_angle ? angle : current) += c; };
   auto flush = [&] {
-    std::string addr = have_angle ? trim(angle) : trim(current);
+    std::string addr = have_angle ? angle : current;
     if (!addr.empty()) out.push_back(addr);
     current.clear();
     angle.clear();
     have_angle = in_angle = false;
   };
+  // A quoted-string (RFC 5322 §3.2.4) or domain literal (§3.4.1), verbatim with its escapes:
+  // a quoted local part ("john doe"@x) is part of the address, and "[IPv6:::1]" holds colons
+  // that start no group.
+  auto copy_until = [&](std::size_t& i, char close) {
+    add(text[i]);
+    for (++i; i < text.size(); ++i) {
+      add(text[i]);
+      if (text[i] == '\\' && i + 1 < text.size()) {
+        add(text[++i]);
+      } else if (text[i] == close) {
+        return;
+      }
+    }
+  };
   for (std::size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
-    if (quoted) {
-      if (c == '\\' && i + 1 < text.size()) {
-        ++i;
-      } else if (c == '"') {
-        quoted = false;
-      }
-      if (in_angle) angle += c;
-      continue;
-    }
-    if (comment > 0) {
-      if (c == '\\') ++i;
-      if (c == '(') ++comment;
-      if (c == ')') --comment;
-      continue;
-    }
     switch (c) {
       case '"':
-        quoted = true;
-        if (in_angle) angle += c;
+        copy_until(i, '"');
         break;
-      case '(':
-        comment = 1;
+      case '[':
+        copy_until(i, ']');
         break;
+      case '(': {  // comment, possibly nested (§3.2.2): dropped
+        int depth = 1;
+        while (depth > 0 && ++i < text.size()) {
+          if (text[i] == '\\') {
+            ++i;
+          } else if (text[i] == '(') {
+            ++depth;
+          } else if (text[i] == ')') {
+            --depth;
+          }
+        }
+        break;
+      }
       case '<':
         in_angle = have_angle = true;
         angle.clear();
@@ -124,30 +189,28 @@ std::vector<std::string> parse_address_list(std::string_view text) {
       case '>':
         in_angle = false;
         break;
-      case ':':  // group display name (RFC 5322 §3.4): drop it
-        if (!in_angle) {
-          current.clear();
+      case ':':  // outside <>: a group's display name (§3.4), dropped; inside: a source route
+        if (in_angle) {
+          angle += c;
         } else {
-          angle += c;  // source route part; rare
+          current.clear();
         }
         break;
       case ',':
       case ';':
-        if (!in_angle) {
-          flush();
-        } else {
-          angle += c;
-        }
-        break;
-      case '\r':
-      case '\n':
-        break;
-      default:
         if (in_angle) {
           angle += c;
-        } else if (c != ' ' && c != '\t') {
-          current += c;
+        } else {
+          flush();
         }
+        break;
+      case ' ':
+      case '\t':
+      case '\r':
+      case '\n':  // folding white space around the parts of an address
+        break;
+      default:
+        add(c);
     }
   }
   flush();
@@ -185,6 +248,10 @@ PreparedMessage prepare_message(const PrepareInput& in) {
     return false;
   };
 
+  // The name goes into a header: a line break there would start a field of its own.
+  if (in.full_name.find_first_of("\r\n") != std::string::npos)
+    return fail(64, "-F: the full name contains a line break");
+
   m.recipients = in.recipients;
   std::vector<std::pair<std::size_t, std::size_t>> remove;  // Bcc byte ranges
   if (in.recipients_from_headers) {
@@ -196,6 +263,12 @@ PreparedMessage prepare_message(const PrepareInput& in) {
       if (f.name == "bcc") remove.emplace_back(f.begin, f.end);
     }
   }
+  // One RCPT per address, as sendmail: To and Cc (or the command line) may name it twice.
+  std::vector<std::string> unique;
+  std::unordered_set<std::string> seen;
+  for (auto& r : m.recipients)
+    if (seen.insert(r).second) unique.push_back(std::move(r));
+  m.recipients = std::move(unique);
   if (m.recipients.empty()) return fail(64, "no recipients (give addresses or -t)");
 
   m.reverse_path = in.sender;
@@ -214,8 +287,9 @@ PreparedMessage prepare_message(const PrepareInput& in) {
 
   std::string added;
   if (!has("from")) {
-    added += in.full_name.empty() ? "From: " + m.reverse_path + "\r\n"
-                                  : "From: " + in.full_name + " <" + m.reverse_path + ">\r\n";
+    added += in.full_name.empty()
+                 ? "From: " + m.reverse_path + "\r\n"
+                 : "From: " + display_name(in.full_name) + " <" + m.reverse_path + ">\r\n";
   }
   if (!has("date")) added += "Date: " + rfc5322_date() + "\r\n";
   if (!has("message-id")) {
@@ -238,6 +312,7 @@ PreparedMessage prepare_message(const PrepareInput& in) {
   // line that separates it from the body (RFC 5322 §2.1).
   if (body.rfind("\r\n", 0) != 0) body = "\r\n" + body;
   m.content = header + body;
+  m.utf8_headers = has_8bit(header);
   m.ok = true;
   return m;
 }

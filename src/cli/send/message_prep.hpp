@@ -26,6 +26,9 @@ struct PreparedMessage {
   std::string reverse_path;
   std::vector<std::string> recipients;
   std::string content;  // CRLF
+  // A byte >= 0x80 in the header block: RFC 6532 (UTF-8) headers, which need SMTPUTF8
+  // (RFC 6531 §3.1); 8BITMIME covers only the body. ClientSession detects 8-bit content itself.
+  bool utf8_headers = false;
 };
 
 PreparedMessage prepare_message(const PrepareInput& input);
