@@ -356,3 +356,70 @@ def test_usage_errors(args):
     assert r.returncode == EX_USAGE, r.out + r.err
     assert r.out == ""
     assert r.err.strip() != ""
+
+
+# -- --dane: TLSA from the DNSSEC lab (nsd + ldns-signzone + validating unbound) ---------------
+
+def test_dane_from_dnssec_lab(daemon, tmp_path):
+    from dnslab import DnsLab
+
+    port = daemon.ports["implicit"]
+    spki = leaf_spki(daemon)
+    wrong = ("0" if spki[0] != "0" else "1") + spki[1:]
+    lab = DnsLab(tmp_path)
+    lab.add_zone("lab.test", ["mx A 127.0.0.1", f"_{port}._tcp.mx TLSA 3 1 1 {spki}",
+                              "nomatch A 127.0.0.1", f"_{port}._tcp.nomatch TLSA 3 1 1 {wrong}",
+                              "none A 127.0.0.1"])
+    lab.add_zone("bad.test", ["mx A 127.0.0.1", f"_{port}._tcp.mx TLSA 3 1 1 {spki}"],
+                 tamper=True)
+    lab.add_zone("plain.test", ["mx A 127.0.0.1", f"_{port}._tcp.mx TLSA 3 1 1 {wrong}"],
+                 signed=False)
+    lab.start()
+    dns_args = ["--dane", "--dns-server", lab.resolver_address, "--dns-trust-anchor",
+                str(lab.trust_anchor_file)]
+    try:
+        # Secure and matching: DANE-EE, although no CA vouches for the name mx.lab.test.
+        r, rep = tls_check_json(f"mx.lab.test:{port}", *dns_args)
+        assert r.returncode == 0, r.out + r.err
+        assert rep["verification"]["method"] == "dane-ee"
+        assert rep["dane"]["source"] == "dns"
+        assert rep["dane"]["matched"] == f"3 1 1 {spki}"
+        dns = rep["dane"]["dns"]
+        assert dns["qname"] == f"_{port}._tcp.mx.lab.test"
+        assert (dns["security"], dns["status"]) == ("secure", "records")
+        assert dns["addresses"] == ["127.0.0.1"]
+        r = tls_check(f"mx.lab.test:{port}", *dns_args)
+        assert re.search(rf"^DNS:\s+_{port}\._tcp\.mx\.lab\.test TLSA: secure, records \(1\)$",
+                         r.out, re.M), r.out
+
+        # Secure but not matching: not verified, even with a CA that trusts the certificate.
+        r, rep = tls_check_json(f"nomatch.lab.test:{port}", "--sni", "mail.test", "--ca",
+                                str(daemon.ca), *dns_args)
+        assert r.returncode == 1, r.out + r.err
+        assert "DANE TLSA" in rep["verification"]["error"]
+
+        # Secure denial of existence: no DANE, PKIX decides.
+        r, rep = tls_check_json(f"none.lab.test:{port}", "--sni", "mail.test", "--ca",
+                                str(daemon.ca), *dns_args)
+        assert r.returncode == 0, r.out + r.err
+        assert rep["verification"]["method"] == "pkix"
+        assert rep["dane"]["dns"]["status"] == "nxdomain"
+        assert rep["dane"]["dns"]["security"] == "secure"
+
+        # Insecure (unsigned zone): its TLSA record is not used, even though it would not match.
+        r, rep = tls_check_json(f"mx.plain.test:{port}", "--sni", "mail.test", "--ca",
+                                str(daemon.ca), *dns_args)
+        assert r.returncode == 0, r.out + r.err
+        assert rep["dane"]["dns"]["security"] == "insecure"
+        assert rep["dane"]["records"] == [] and rep["verification"]["method"] == "pkix"
+
+        # Bogus (tampered signatures): DANE cannot be satisfied; never a PKIX fallback.
+        r, rep = tls_check_json(f"mx.bad.test:{port}", "--sni", "mail.test", "--ca",
+                                str(daemon.ca), *dns_args)
+        assert r.returncode == 1, r.out + r.err
+        line = one_line_error(r)
+        assert "bogus" in line
+        assert rep["dane"]["dns"]["security"] == "bogus"
+        assert rep["verification"]["verified"] is False
+    finally:
+        lab.stop()

@@ -65,7 +65,7 @@ TlsaLookup lookup_dane(const Options& o, Deadline deadline) {
   bool all_secure = true;
   for (dns::RrType type : {dns::RrType::kAaaa, dns::RrType::kA}) {
     auto a = resolver->resolve(host, type);
-    if (!a || !a->has_data) continue;
+    if (!a || !a->has_data || a->bogus()) continue;  // forged data is no address to use
     all_secure = all_secure && a->secure();
     for (const std::string& address : a->addresses().records) out.addresses.push_back(address);
   }

@@ -156,7 +156,7 @@ std::string to_json(const Options& o, const Outcome& oc) {
                    {"malformed", oc.dns->malformed}, {"addresses", oc.dns->addresses}};
   j["dane"] = dane;
   j["exit_code"] = oc.exit_code;
-  j["error"] = or_null(p.error);
+  j["error"] = or_null(oc.error);
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 

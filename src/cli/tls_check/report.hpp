@@ -21,6 +21,7 @@ struct Outcome {
   bool verified = false;
   std::string method;   // "pkix" | "dane-ee" | "dane-ta" when verified
   std::string failure;  // why not verified (or the error), "" when verified
+  std::string error;    // the one-line error for stderr, "" when the check ran to a verdict
   int exit_code = 0;
 };
 

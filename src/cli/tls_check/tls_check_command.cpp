@@ -22,18 +22,22 @@ namespace {
 
 void decide(const Options& o, Outcome& oc) {
   const ProbeResult& p = oc.probe;
+  if (oc.dns && oc.dns->failed()) {
+    // DANE was asked for and cannot be satisfied, whatever the connection did.
+    oc.exit_code = 1;
+    oc.failure = "DANE: the TLSA lookup for " + oc.dns->qname +
+                 (oc.dns->security == "bogus" ? " is bogus" : " failed") +
+                 (oc.dns->detail.empty() ? "" : " (" + oc.dns->detail + ")");
+    if (!p.error.empty()) oc.failure += "; " + p.error;
+    oc.error = oc.failure;
+    return;
+  }
   if (!p.error.empty()) {
-    oc.failure = p.error;
+    oc.failure = oc.error = p.error;
     oc.exit_code = p.exit_code;
     return;
   }
   oc.exit_code = 1;
-  if (oc.dns && oc.dns->failed()) {
-    oc.failure = "DANE: the TLSA lookup for " + oc.dns->qname +
-                 (oc.dns->security == "bogus" ? " is bogus" : " failed") +
-                 (oc.dns->detail.empty() ? "" : " (" + oc.dns->detail + ")");
-    return;
-  }
   const tls::PeerResult& peer = *p.peer;
   if (peer.verified) {
     oc.verified = true;
@@ -88,7 +92,7 @@ int TlsCheckCommand::run(std::ostream& out, std::ostream& err) {
       print_text(o, oc, out);
     }
     out.flush();
-    if (!oc.probe.error.empty()) err << "sealpost tls-check: " << oc.probe.error << "\n";
+    if (!oc.error.empty()) err << "sealpost tls-check: " << oc.error << "\n";
     return oc.exit_code;
   } catch (const std::exception& e) {
     err << "sealpost tls-check: internal error: " << e.what() << "\n";
