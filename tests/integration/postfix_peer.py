@@ -21,6 +21,7 @@ PID (from data/master.lock) if `postfix stop` does not.
 
 from __future__ import annotations
 
+import atexit
 import os
 import pwd
 import re
@@ -40,6 +41,17 @@ CMD_TIMEOUT = 30
 
 class PostfixError(AssertionError):
     pass
+
+
+# Every started instance, so an interrupted run (Ctrl-C, a fixture that never reached its
+# finaliser) does not leave a Postfix master behind.
+_RUNNING: list["PostfixPeer"] = []
+
+
+@atexit.register
+def _stop_all() -> None:
+    while _RUNNING:
+        _RUNNING[-1].stop()
 
 
 def available() -> str | None:
@@ -71,11 +83,15 @@ class PostfixPeer:
                  mechanisms: tuple[str, ...] = ("SCRAM-SHA-256", "PLAIN", "LOGIN"),
                  smtp_tls: str | None = "may",
                  smtp_auth: bool = True,
+                 smtp_options: dict[str, str] | None = None,
                  host: str = "127.0.0.1",
                  main_cf: dict[str, str] | None = None):
         """users: SASL accounts, name -> password ("user@realm" is Cyrus user + realm).
-        smtp_tls: the second listener's smtpd_tls_security_level, None for none at all.
-        main_cf: extra or overriding main.cf parameters (e.g. relayhost, smtp_tls_*)."""
+        smtp_tls: the second listener's smtpd_tls_security_level, None for none at all;
+        smtp_options: more `-o name=value` for it (e.g. smtpd_discard_ehlo_keywords).
+        main_cf: extra or overriding main.cf parameters. Mail for other domains is held in the
+        queue (queued()); to relay it, e.g. {"default_transport": "smtp", "relayhost":
+        "[127.0.0.1]:PORT", "smtp_tls_security_level": "verify", "smtp_tls_CAfile": CA}."""
         if smtp_tls not in (None, "may", "encrypt", "none"):
             raise ValueError(f"smtp_tls={smtp_tls!r}")
         self.hostname = hostname
@@ -114,7 +130,7 @@ class PostfixPeer:
         self._write_sasl(mechanisms, postfix_user.pw_gid)
         self._write_maps()
         self._write_main(main_cf or {})
-        self._write_master(smtp_tls, smtp_auth)
+        self._write_master(smtp_tls, smtp_auth, smtp_options or {})
         self.master_pid: int | None = None
         self._started = False
 
@@ -223,7 +239,8 @@ class PostfixPeer:
         params.update(extra)
         (self.etc / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in params.items()))
 
-    def _write_master(self, smtp_tls: str | None, smtp_auth: bool) -> None:
+    def _write_master(self, smtp_tls: str | None, smtp_auth: bool,
+                      smtp_options: dict[str, str]) -> None:
         address = f"[{self.host}]" if ":" in self.host else self.host
         lines = [
             f"{address}:{self.ports['smtps']} inet n - n - - smtpd",
@@ -236,7 +253,7 @@ class PostfixPeer:
                 f"{address}:{self.ports['smtp']} inet n - n - - smtpd",
                 f"  -o smtpd_tls_security_level={smtp_tls}",
                 f"  -o smtpd_sasl_auth_enable={'yes' if smtp_auth else 'no'}",
-            ]
+            ] + [f"  -o {k}={v}" for k, v in smtp_options.items()]
         lines += [
             "pickup    unix  n - n 60    1 pickup",
             "cleanup   unix  n - n -     0 cleanup",
@@ -273,6 +290,7 @@ class PostfixPeer:
         """`postfix start`, then waits until every listener accepts (bounded)."""
         deadline = time.monotonic() + timeout
         self._started = True
+        _RUNNING.append(self)
         # `postfix start` runs `postfix check` first (creates the queue directories): no
         # separate check, it is most of the start-up time.
         r = self._postfix("start", timeout=timeout)
@@ -325,6 +343,8 @@ class PostfixPeer:
 
     def stop(self, grace: float = 10.0) -> None:
         """`postfix stop`; SIGKILL to the master (by PID) if it outlives grace. Idempotent."""
+        if self in _RUNNING:
+            _RUNNING.remove(self)
         if self._started:
             self._started = False
             try:
