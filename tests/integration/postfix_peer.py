@@ -54,13 +54,25 @@ def _stop_all() -> None:
         _RUNNING[-1].stop()
 
 
-def available() -> str | None:
-    """None when a private Postfix can run here, else why not (for pytest.skip)."""
-    if os.geteuid() != 0:
-        return "a private Postfix needs root (its master drops to the postfix user)"
+def needs_root() -> bool:
+    """A private Postfix needs root: its master starts as root and drops to `postfix`."""
+    return os.geteuid() != 0
+
+
+def missing() -> str | None:
+    """None when a private Postfix with SASL AUTH can run here, else what is missing."""
     for tool in (POSTFIX, SASLPASSWD2):
         if not os.access(tool, os.X_OK):
-            return f"{tool} is not installed (postfix, sasl2-bin)"
+            return f"{tool} is not installed (Debian packages postfix, sasl2-bin)"
+    # Cyrus SASL mechanisms are plugins; libsasl2-2 only recommends them (and apt
+    # --no-install-recommends skips them): without, Postfix offers no AUTH at all.
+    plugins = {p.name for p in Path("/usr/lib").glob("*/sasl2/lib*.so")}
+    plugins |= {p.name for p in Path("/usr/lib/sasl2").glob("lib*.so")}
+    for plugin, package in (("libscram.so", "libsasl2-modules"),
+                            ("libplain.so", "libsasl2-modules"),
+                            ("libsasldb.so", "libsasl2-modules-db")):
+        if plugin not in plugins:
+            return f"Cyrus SASL plugin {plugin} is missing (Debian package {package})"
     try:
         pwd.getpwnam("postfix")
     except KeyError:
