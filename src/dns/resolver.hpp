@@ -11,6 +11,9 @@
 // Caching: each Resolver keeps one libunbound context for its lifetime, and libunbound caches
 // answers (and validation results) for their TTL. Keep one Resolver per process/loop to
 // benefit; a BlockingResolver caches only across its own calls.
+//
+// Linking: resolver.cpp uses Asio compiled separately (ASIO_SEPARATE_COMPILATION); a program
+// using Resolver links one Asio implementation (sealpost_net provides it).
 #pragma once
 
 #include <chrono>
