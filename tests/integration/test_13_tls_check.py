@@ -423,3 +423,47 @@ def test_dane_from_dnssec_lab(daemon, tmp_path):
         assert rep["verification"]["verified"] is False
     finally:
         lab.stop()
+
+
+def test_silent_tls_service_reports_promptly(daemon):
+    """A TLS server that never speaks SMTP: the verdict comes after the handshake, with a note,
+    not after the whole --timeout."""
+    import ssl
+
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(daemon.tls_dir / "ecdsa.pem", daemon.tls_dir / "ecdsa.key")
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    srv.settimeout(30)
+    done = threading.Event()
+
+    def serve():
+        try:
+            conn, _ = srv.accept()
+            with ctx.wrap_socket(conn, server_side=True) as tls:
+                done.wait(40)  # handshake done; say nothing
+        except OSError:
+            pass
+        finally:
+            srv.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    start = time.monotonic()
+    try:
+        r, rep = tls_check_json(f"127.0.0.1:{srv.getsockname()[1]}", "--sni", "mail.test",
+                                "--ca", str(daemon.ca), "--timeout", "60")
+    finally:
+        done.set()
+    assert time.monotonic() - start < 30
+    assert r.returncode == 0, r.out + r.err
+    assert rep["verification"]["method"] == "pkix"
+    assert rep["smtp"]["greeting"] is None
+    assert rep["smtp"]["note"].startswith("SMTP over TLS failed")
+
+
+def test_trailing_dot_is_not_sent(daemon):
+    r, rep = tls_check_json(target(daemon, "implicit"), "--sni", "mail.test.", "--ca",
+                            str(daemon.ca))
+    assert r.returncode == 0, r.out + r.err
+    assert rep["target"]["sni"] == "mail.test" == rep["target"]["reference_name"]

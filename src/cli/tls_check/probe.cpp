@@ -5,6 +5,8 @@
 
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "smtp/client_session.hpp"
 #include "smtp/reply_parser.hpp"
 
@@ -14,6 +16,8 @@ namespace {
 
 using smtp::ClientAction;
 using smtp::FailureReason;
+
+constexpr std::chrono::seconds kSmtpAfterTls{10};
 
 std::string local_host_name() {
   char buf[256] = {};
@@ -89,6 +93,9 @@ class Probe {
     result_.peer = tls::examine_peer(conn_.ssl());
     if (done) {
       tls_up_ = true;
+      // What follows (greeting or EHLO over TLS, QUIT) only completes the report: a TLS
+      // service that is not SMTP must not hold the verdict back for the whole --timeout.
+      deadline_ = std::min(deadline_, Clock::now() + kSmtpAfterTls);
       return true;
     }
     const HandshakeFailure& h = done.error();

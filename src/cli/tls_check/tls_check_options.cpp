@@ -101,8 +101,11 @@ std::optional<std::string> finish_options(Options& o) {
     return "--sni takes a host name; an IP address is never sent as SNI (RFC 6066 §3)";
   if (!o.sni_option.empty() && !plausible_host(o.sni_option))
     return "bad --sni name \"" + o.sni_option + "\"";
-  o.sni = !o.sni_option.empty() ? o.sni_option : o.host_is_ip ? "" : o.host;
-  o.reference_name = !o.sni_option.empty() ? o.sni_option : o.host;
+  // RFC 6066 §3: SNI carries no trailing dot; certificates do not either (RFC 6125 §6.2.1).
+  std::string name = !o.sni_option.empty() ? o.sni_option : o.host;
+  if (name.size() > 1 && name.ends_with('.')) name.pop_back();
+  o.sni = !o.sni_option.empty() || !o.host_is_ip ? name : "";
+  o.reference_name = name;
 
   if (o.dane && o.host_is_ip) return "--dane needs a host name (TLSA lives at _PORT._tcp.HOST)";
   for (const std::string& text : o.tlsa_texts) {
