@@ -1,7 +1,8 @@
 // libunbound context setup. The pitfalls seen with a loopback lab (issue 6) are handled here:
 // "test." is a built-in local zone that answers NXDOMAIN unless made transparent, and queries
 // to localhost are refused unless do-not-query-localhost is off. Both only apply when the user
-// named the forwarders; full recursion keeps libunbound's defaults (RFC 6761 §6.2).
+// named the forwarders (localhost also for resolv.conf's servers); full recursion keeps
+// libunbound's defaults (RFC 6761 §6.2).
 #include "dns/context.hpp"
 
 #include <unistd.h>
@@ -32,6 +33,9 @@ std::expected<UbCtx, std::string> make_context(const ResolverOptions& o) {
   } else if (o.use_resolv_conf) {
     if (int rc = ub_ctx_resolvconf(ctx.get(), nullptr); rc != 0)
       return std::unexpected("resolv.conf: " + ub_error(rc));
+    // resolv.conf often names a local stub (127.0.0.53, 127.0.0.1): chosen by the admin.
+    if (int rc = ub_ctx_set_option(ctx.get(), "do-not-query-localhost:", "no"); rc != 0)
+      return std::unexpected("do-not-query-localhost: " + ub_error(rc));
   }
   if (o.validate) {
     std::vector<std::string> anchors = o.trust_anchor_files;

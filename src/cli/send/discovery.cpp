@@ -72,7 +72,10 @@ std::expected<Route, DiscoveryError> Discovery::route() {
   if (!answer) return std::unexpected(temp("SRV lookup failed: " + answer.error()));
   if (answer->bogus())
     return std::unexpected(temp("SRV lookup for " + qname + ": DNSSEC validation failed (" +
-                                answer->why_bogus + "); not using the answer"));
+                                answer->why_bogus +
+                                "); not using the answer (a resolver without DNSSEC support "
+                                "causes this too: then give the port, DOMAIN:465, or "
+                                "--dns-server)"));
   if (answer->rcode != dns::kRcodeNoError && !answer->nxdomain)
     return std::unexpected(temp("SRV lookup for " + qname + ": server failure (rcode " +
                                 std::to_string(answer->rcode) + ")"));
