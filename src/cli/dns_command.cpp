@@ -3,7 +3,9 @@
 #include "cli/dns_command.hpp"
 
 #include <CLI/CLI.hpp>
+#include <asio/io_context.hpp>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <ostream>
 
 #include "dns/resolver.hpp"
@@ -133,12 +135,22 @@ int DnsCommand::run(std::ostream& out, std::ostream& err) {
   options.trust_anchor_files = trust_anchors_;
   options.validate = !no_validate_;
   options.timeout = std::chrono::seconds(timeout_seconds_);
-  auto resolver = dns::BlockingResolver::create(options);
+  // The asynchronous resolver on an event loop, as the daemon uses it (the integration tests
+  // check src/dns through this command); run() returns once the answer is in.
+  asio::io_context io;
+  auto resolver = dns::Resolver::create(io, options);
   if (!resolver) {
     err << "sealpost dns: " << resolver.error() << "\n";
     return kExConfig;
   }
-  auto result = resolver->resolve(name_, *type);
+  std::optional<dns::Result> answer;
+  (*resolver)->resolve(name_, *type, [&](dns::Result r) { answer = std::move(r); });
+  io.run();
+  if (!answer) {
+    err << "sealpost dns: no answer\n";
+    return kExTempFail;
+  }
+  dns::Result& result = *answer;
   if (!result) {
     err << "sealpost dns: " << result.error() << "\n";
     return kExTempFail;

@@ -1,7 +1,8 @@
 // `sealpost dns NAME TYPE`: one lookup through src/dns (libunbound), printing the records, the
 // rcode and the DNSSEC status (secure / insecure / bogus and why). The administrator's view of
 // what delivery, DANE and `send` discovery will see; the integration tests check src/dns with
-// it. Needs no instance configuration.
+// it. Uses the asynchronous dns::Resolver on its own event loop, as the daemon does. Needs no
+// instance configuration.
 #pragma once
 
 #include <iosfwd>
