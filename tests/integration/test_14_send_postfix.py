@@ -2,8 +2,8 @@
 verified against the test CA with the host name checked, AUTH with the strongest mechanism both
 sides support (Postfix's Cyrus SASL offers SCRAM-SHA-256 without channel binding), the message
 delivered byte-exact apart from Postfix's trace headers, Date/Message-ID added by send, -t with
-Bcc stripped, a wrong password, STARTTLS on Postfix's STARTTLS port, and refusals that send
-nothing. One Postfix per module (its start-up is most of the time); each test has its own
+Bcc stripped, a wrong password, STARTTLS on Postfix's STARTTLS port, 8BITMIME and SMTPUTF8, and
+refusals that send nothing. One Postfix per module (its start-up is most of the time); each test has its own
 mailbox, so counts stay exact.
 """
 
@@ -22,7 +22,7 @@ import postfix_peer
 from harness import SEALPOST
 from postfix_peer import PostfixPeer
 
-EX_DATAERR, EX_UNAVAILABLE, EX_TEMPFAIL = 65, 69, 75
+EX_DATAERR, EX_UNAVAILABLE = 65, 69  # sysexits(3), as src/cli/send/send_driver.cpp maps them
 USER, PASSWORD = "alice@mail.test", "alice-Secret-1"
 BOXES = ("exact@mail.test", "dated@mail.test", "to@mail.test", "cc@mail.test", "bcc1@mail.test",
          "bcc2@mail.test", "wrongpw@mail.test", "starttls@mail.test", "plain@mail.test",
@@ -187,10 +187,9 @@ def test_t_recipients_bcc_stripped(peer):
     for box in ("to@mail.test", "cc@mail.test", "bcc1@mail.test", "bcc2@mail.test"):
         [got] = peer.wait_for_messages(1, address=box)
         _, fields, body = split_delivered(got)
-        assert fields == want_fields, box
+        assert fields == want_fields, box  # the sender's fields minus Bcc, byte-exact
+        assert not any(f.lower().startswith(b"bcc") for f in fields)
         assert body == b"Hi.\n"
-        assert b"bcc2" not in got.split(b"\n\n")[0].replace(b"Delivered-To: bcc2", b"").replace(
-            b"X-Original-To: bcc2", b"").replace(b"for <bcc2", b""), got
     qid = queue_id(r)
     logged = re.findall(rf"{qid}: to=<([^>]+)>.*status=sent", peer.log())
     assert sorted(logged) == ["bcc1@mail.test", "bcc2@mail.test", "cc@mail.test", "to@mail.test"]
