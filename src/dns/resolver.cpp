@@ -4,6 +4,7 @@
 // Completions are posted, so a callback may start new lookups; each query has a deadline.
 #include "dns/resolver.hpp"
 
+#include <asio/error.hpp>
 #include <asio/io_context.hpp>
 #include <asio/posix/stream_descriptor.hpp>
 #include <asio/post.hpp>
@@ -107,10 +108,24 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
                      auto self = weak.lock();
                      if (!self) return;
                      self->waiting_ = false;
-                     if (ec) return;
-                     ub_process(self->ctx_.get());
+                     // Cancelled because the last query expired: a lookup started since then
+                     // still needs the fd watched.
+                     if (ec && ec != asio::error::operation_aborted) {
+                       self->fail_all("watching libunbound's descriptor: " + ec.message());
+                       return;
+                     }
+                     if (!ec) ub_process(self->ctx_.get());
                      self->wait();
                    });
+  }
+
+  void fail_all(const std::string& why) {
+    auto pending = std::move(pending_);
+    pending_.clear();
+    for (auto& [key, p] : pending) {
+      ub_cancel(ctx_.get(), p->async_id);
+      finish(std::move(p->done), std::unexpected(p->name + ": " + why));
+    }
   }
 
   asio::io_context& io_;

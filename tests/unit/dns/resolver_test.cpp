@@ -92,6 +92,35 @@ TEST(Resolver, TimeoutIsAnError) {
   EXPECT_LT(std::chrono::steady_clock::now() - start, 5s);
 }
 
+TEST(Resolver, LookupAfterAnExpiryIsAnswered) {
+  test::FakeDnsServer server;
+  asio::io_context io;
+  auto resolver = Resolver::create(io, options_for(server, 300ms));
+  ASSERT_TRUE(resolver);
+  std::optional<Result> after;
+  (*resolver)->resolve("slow.example", RrType::kA, [&](Result r) {
+    EXPECT_FALSE(r);
+    (*resolver)->resolve("a.example", RrType::kA, [&](Result r2) { after = std::move(r2); });
+  });
+  io.run_for(10s);
+  ASSERT_TRUE(after);
+  ASSERT_TRUE(*after) << after->error();
+  EXPECT_EQ((*after)->texts(), std::vector<std::string>{"192.0.2.1"});
+}
+
+TEST(Resolver, ManyConcurrentQueries) {
+  test::FakeDnsServer server;
+  asio::io_context io;
+  auto resolver = Resolver::create(io, options_for(server));
+  ASSERT_TRUE(resolver);
+  int answered = 0;
+  for (int i = 0; i < 50; ++i)
+    (*resolver)->resolve(i % 2 ? "a.example" : "mx.example", i % 2 ? RrType::kA : RrType::kMx,
+                         [&](Result r) { answered += r && (*r).has_data ? 1 : 0; });
+  io.run_for(10s);
+  EXPECT_EQ(answered, 50);
+}
+
 TEST(Resolver, DestroyedWithQueriesOutstanding) {
   test::FakeDnsServer server;
   asio::io_context io;
