@@ -55,6 +55,9 @@ struct Accounts {
   // 4096). Clients pay it on each SCRAM login; a thief of the file pays it per guess.
   unsigned scram_iterations = 100000;
   bool expose_user = false;  // name the user in Received / Authentication-Results
+  // A verified password is remembered (as a keyed MAC, auth/verified_cache.hpp) this long, so
+  // a client that logs in per message pays the password hash once per TTL. 0 disables.
+  std::chrono::seconds auth_cache_ttl{300};
 };
 
 // Failed-authentication throttling (src/auth/throttle.hpp).

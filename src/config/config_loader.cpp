@@ -524,7 +524,7 @@ void Reader::read_limits(const toml::node& node, Limits& limits) const {
 
 void Reader::read_accounts(const toml::node& node, Accounts& accounts) const {
   const toml::table& t = as_table(node, "accounts");
-  check_keys(t, "accounts", {"file", "scram_iterations", "expose_user"});
+  check_keys(t, "accounts", {"file", "scram_iterations", "expose_user", "auth_cache_ttl"});
   if (const toml::node* n = t.get("file")) accounts.file = resolve(as_string(*n, "accounts.file"));
   if (const toml::node* n = t.get("scram_iterations")) {
     // RFC 7677 4: at least 4096. The top bound keeps a client's login under a minute.
@@ -533,6 +533,10 @@ void Reader::read_accounts(const toml::node& node, Accounts& accounts) const {
   }
   if (const toml::node* n = t.get("expose_user")) {
     accounts.expose_user = as_bool(*n, "accounts.expose_user");
+  }
+  if (const toml::node* n = t.get("auth_cache_ttl")) {
+    accounts.auth_cache_ttl =
+        std::chrono::seconds(as_integer(*n, "accounts.auth_cache_ttl", 0, 86400));
   }
 }
 
@@ -695,6 +699,7 @@ std::string to_toml(const Config& config) {
   }
   out << "scram_iterations = " << config.accounts.scram_iterations << "\n";
   out << "expose_user = " << (config.accounts.expose_user ? "true" : "false") << "\n";
+  out << "auth_cache_ttl = " << config.accounts.auth_cache_ttl.count() << "\n";
   const AuthThrottle& auth = config.auth;
   out << "\n[auth]\n";
   out << "delay_after = " << auth.delay_after << "\n";

@@ -147,12 +147,19 @@ asio::awaitable<smtp::AuthResult> Authenticator::step(const smtp::AuthRequest& r
       std::string hash = user && !user->locked() ? user->password_hash : services_.dummy_hash;
       std::string password = mechanism_->identity().password;
       mechanism_->clear_password();
-      auto caller = co_await asio::this_coro::executor;
-      co_await asio::post(*services_.pool, asio::use_awaitable);
-      bool ok = auth::verify_password(password, hash);
+      const bool live = user && !user->locked();
+      auth::VerifiedCache* cache = live ? services_.verified_cache : nullptr;
+      const bool cached = cache && cache->contains(authcid, password, hash);
+      bool ok = cached;
+      if (!ok) {
+        auto caller = co_await asio::this_coro::executor;
+        co_await asio::post(*services_.pool, asio::use_awaitable);
+        ok = auth::verify_password(password, hash);
+        co_await asio::post(caller, asio::use_awaitable);
+        if (ok && cache) cache->insert(authcid, password, hash);
+      }
       std::fill(password.begin(), password.end(), '\0');
-      co_await asio::post(caller, asio::use_awaitable);
-      co_return co_await finish(ok && user && !user->locked());
+      co_return co_await finish(ok && live, cached);
     }
     case sasl::Status::kFailure:
       switch (step.failure) {
@@ -172,7 +179,7 @@ asio::awaitable<smtp::AuthResult> Authenticator::step(const smtp::AuthRequest& r
   co_return co_await fail("unexpected mechanism state");
 }
 
-asio::awaitable<smtp::AuthResult> Authenticator::finish(bool ok) {
+asio::awaitable<smtp::AuthResult> Authenticator::finish(bool ok, bool cached) {
   if (!ok) co_return co_await fail("bad credentials");
   const sasl::Identity& id = mechanism_->identity();
   auto user = services_.store->lookup(id.authcid);
@@ -186,8 +193,9 @@ asio::awaitable<smtp::AuthResult> Authenticator::finish(bool ok) {
     effective = target->name;
   }
   services_.throttle->after_success(peer_, id.authcid);
-  spdlog::info("[{}] AUTH {} succeeded: user={}{}", peer_, mechanism_->name(), user->name,
-               effective != user->name ? " as " + effective : "");
+  spdlog::info("[{}] AUTH {} succeeded: user={}{}{}", peer_, mechanism_->name(), user->name,
+               effective != user->name ? " as " + effective : "",
+               cached ? " (password verified from cache)" : "");
   mechanism_.reset();
   co_return smtp::AuthResult{smtp::AuthResult::Kind::kSuccess, {}, effective};
 }

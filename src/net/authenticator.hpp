@@ -14,6 +14,7 @@
 
 #include "auth/credential_store.hpp"
 #include "auth/throttle.hpp"
+#include "auth/verified_cache.hpp"
 #include "sasl/mechanism.hpp"
 #include "smtp/server_session.hpp"
 
@@ -27,6 +28,7 @@ struct AuthServices {
   std::string fake_salt_secret;  // stable across restarts: fake SCRAM salts must not change
   unsigned fake_iterations = 4096;
   std::string dummy_hash;  // verified for unknown users so timing does not reveal them
+  auth::VerifiedCache* verified_cache = nullptr;  // optional: skips yescrypt on a repeat login
 };
 
 class Authenticator {
@@ -41,7 +43,7 @@ class Authenticator {
   asio::awaitable<smtp::AuthResult> step(const smtp::AuthRequest& request);
 
  private:
-  asio::awaitable<smtp::AuthResult> finish(bool ok);
+  asio::awaitable<smtp::AuthResult> finish(bool ok, bool cached = false);
   asio::awaitable<smtp::AuthResult> fail(const std::string& why);
 
   const AuthServices& services_;

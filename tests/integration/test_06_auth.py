@@ -652,3 +652,31 @@ def test_received_header_esmtpsa(make_daemon, expose):
     check_received(header, queue_id=qid, with_="ESMTPSA", rcpt="demo@localhost",
                    authenticated_sender=ALICE.name if expose else None)
     assert rest == MESSAGE
+
+
+# --------------------------------------------------------------------------------------------
+# Verified-password cache (accounts.auth_cache_ttl): the second login skips yescrypt; a new
+# password takes effect at once and the old one no longer works.
+
+def test_verified_password_cache(adaemon):
+    for _ in range(2):
+        login(adaemon, ALICE).close()
+    adaemon.wait_for_log(r"AUTH PLAIN succeeded: user=alice@mail\.test \(password verified "
+                         r"from cache\)", count=1)
+    assert len(re.findall(r"AUTH PLAIN succeeded: user=alice@mail\.test\n",
+                          adaemon.log())) == 1, "only the first login hashes"
+    new_password = "alice-Changed-7"
+    adaemon.set_password(ALICE.name, new_password)
+    deadline = time.monotonic() + 10  # the store re-reads the file at most once a second
+    while True:
+        c = tls_session(adaemon)
+        c.ehlo()
+        r = c.cmd("AUTH PLAIN " + plain(ALICE.name, ALICE.password))
+        c.close()
+        if r.code == 535:
+            break
+        assert r.code == 235 and time.monotonic() < deadline, str(r)
+        time.sleep(0.2)
+    login(adaemon, ALICE, password=new_password).close()
+    assert len(re.findall(r"AUTH PLAIN succeeded: user=alice@mail\.test\n",
+                          adaemon.log())) == 2, "the new password was hashed, not cached"
