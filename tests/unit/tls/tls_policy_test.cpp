@@ -1,0 +1,229 @@
+// tls::decide / tls::evaluate: the RFC 7672 chain walk and the post-EHLO verdict, for every
+// DNSSEC state, every policy and every way TLS can be missing, failed or unverified.
+#include "tls/policy.hpp"
+
+#include <gtest/gtest.h>
+
+namespace sealpost::tls {
+namespace {
+
+using K = Verdict::Kind;
+
+Tlsa rec(std::uint8_t usage) { return Tlsa{usage, 1, 1, std::vector<std::uint8_t>(32, 0xab)}; }
+
+PolicyInput input(DnsStatus mx, DnsStatus tlsa, std::vector<Tlsa> records = {},
+                  std::vector<PolicyKind> chain = kDefaultPolicyChain) {
+  PolicyInput in;
+  in.chain = std::move(chain);
+  in.domain = "example.test";
+  in.mx_host = "mx.example.test";
+  in.mx_status = mx;
+  in.tlsa_status = tlsa;
+  in.tlsa = std::move(records);
+  return in;
+}
+
+PeerResult peer(bool verified, std::string method) {
+  PeerResult p;
+  p.handshake_done = true;
+  p.verified = verified;
+  p.method = std::move(method);
+  if (!verified) p.reason = "certificate verify failed";
+  return p;
+}
+
+TlsObservation tls_up(const PeerResult& p) { return TlsObservation{true, true, true, "", &p}; }
+
+TEST(TlsPolicy, SecureUsableTlsaRequiresDane) {
+  auto r = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(3), rec(1), rec(2)}));
+  EXPECT_FALSE(r.defer);
+  EXPECT_EQ(r.policy, PolicyKind::kDane);
+  EXPECT_TRUE(r.tls_required);
+  EXPECT_EQ(r.verification, Verification::kDane);
+  ASSERT_EQ(r.tlsa.size(), 2u);  // PKIX-EE(1) dropped (RFC 7672 §3.1.3)
+  EXPECT_EQ(r.tlsa[0].usage, 3);
+  EXPECT_EQ(r.tlsa[1].usage, 2);
+  EXPECT_EQ(r.reference_name, "mx.example.test");
+}
+
+TEST(TlsPolicy, SecureOnlyUnusableTlsaIsMandatoryUnauthenticatedTls) {
+  auto r = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(0), rec(1)}));
+  EXPECT_FALSE(r.defer);
+  EXPECT_EQ(r.policy, PolicyKind::kDane);
+  EXPECT_TRUE(r.tls_required);
+  EXPECT_EQ(r.verification, Verification::kNone);
+  Tlsa bad_selector{3, 7, 1, std::vector<std::uint8_t>(32, 1)};
+  auto r2 = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {bad_selector}));
+  EXPECT_EQ(r2.verification, Verification::kNone);
+  EXPECT_TRUE(r2.tls_required);
+}
+
+TEST(TlsPolicy, SecureNoTlsaFallsThroughToMay) {
+  auto r = decide(input(DnsStatus::kSecure, DnsStatus::kSecure));
+  EXPECT_FALSE(r.defer);
+  EXPECT_EQ(r.policy, PolicyKind::kMay);
+  EXPECT_FALSE(r.tls_required);
+  EXPECT_TRUE(r.attempt_tls);
+}
+
+TEST(TlsPolicy, InsecureMxIgnoresTlsa) {
+  // RFC 7672 §2.2.1: TLSA under an insecure MX RRset is not used (and not even looked up).
+  auto r = decide(input(DnsStatus::kInsecure, DnsStatus::kSecure, {rec(3)}));
+  EXPECT_EQ(r.policy, PolicyKind::kMay);
+  EXPECT_FALSE(r.tls_required);
+}
+
+TEST(TlsPolicy, InsecureTlsaFallsThrough) {
+  auto r = decide(input(DnsStatus::kSecure, DnsStatus::kInsecure, {rec(3)}));
+  EXPECT_EQ(r.policy, PolicyKind::kMay);
+}
+
+TEST(TlsPolicy, BogusOrFailedDefers) {
+  for (auto [mx, tlsa] : {std::pair{DnsStatus::kBogus, DnsStatus::kSecure},
+                          std::pair{DnsStatus::kFailed, DnsStatus::kSecure},
+                          std::pair{DnsStatus::kSecure, DnsStatus::kBogus},
+                          std::pair{DnsStatus::kSecure, DnsStatus::kFailed}}) {
+    auto r = decide(input(mx, tlsa, {rec(3)}));
+    EXPECT_TRUE(r.defer);
+    EXPECT_EQ(r.policy, PolicyKind::kDane);
+    EXPECT_FALSE(r.reason.empty());
+    auto v = evaluate(r, tls_up(peer(true, "dane-ee")));
+    EXPECT_EQ(v.kind, K::kDefer) << "a deferred host is never used";
+  }
+}
+
+TEST(TlsPolicy, BogusWithoutDaneInTheChainIsNotDanesBusiness) {
+  auto r = decide(input(DnsStatus::kBogus, DnsStatus::kBogus, {}, {PolicyKind::kMay}));
+  EXPECT_FALSE(r.defer);
+  EXPECT_EQ(r.policy, PolicyKind::kMay);
+}
+
+TEST(TlsPolicy, FixedPolicies) {
+  auto verify =
+      decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure, {}, {PolicyKind::kVerify}));
+  EXPECT_TRUE(verify.tls_required);
+  EXPECT_EQ(verify.verification, Verification::kPkix);
+  EXPECT_EQ(verify.reference_name, "mx.example.test");
+  auto encrypt =
+      decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure, {}, {PolicyKind::kEncrypt}));
+  EXPECT_TRUE(encrypt.tls_required);
+  EXPECT_EQ(encrypt.verification, Verification::kNone);
+  auto none = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(3)}, {PolicyKind::kNone}));
+  EXPECT_FALSE(none.attempt_tls);
+  EXPECT_FALSE(none.tls_required);
+}
+
+TEST(TlsPolicy, DaneThenVerify) {
+  auto r = decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure, {},
+                        {PolicyKind::kDane, PolicyKind::kVerify}));
+  EXPECT_EQ(r.policy, PolicyKind::kVerify);
+  auto d = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(3)},
+                        {PolicyKind::kDane, PolicyKind::kVerify}));
+  EXPECT_EQ(d.policy, PolicyKind::kDane);
+}
+
+TEST(TlsPolicy, EmptyChainIsOpportunistic) {
+  auto r = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {}, {PolicyKind::kDane}));
+  EXPECT_EQ(r.policy, PolicyKind::kMay);
+  EXPECT_FALSE(r.tls_required);
+  EXPECT_TRUE(r.attempt_tls);
+}
+
+TEST(TlsPolicy, MtaStsHook) {
+  auto in = input(DnsStatus::kInsecure, DnsStatus::kInsecure);
+  EXPECT_EQ(decide(in).policy, PolicyKind::kMay) << "no policy fetched: falls through";
+  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kTesting, {"mx.example.test"}};
+  EXPECT_EQ(decide(in).policy, PolicyKind::kMay) << "testing mode does not enforce";
+  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kEnforce, {"*.example.test"}};
+  auto r = decide(in);
+  EXPECT_EQ(r.policy, PolicyKind::kMtaSts);
+  EXPECT_EQ(r.verification, Verification::kPkix);
+  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kEnforce, {"other.example.test"}};
+  EXPECT_TRUE(decide(in).defer);
+}
+
+TEST(TlsPolicy, MtaStsPatterns) {
+  EXPECT_TRUE(mta_sts_mx_matches("mx.example.org", "MX.example.org."));
+  EXPECT_TRUE(mta_sts_mx_matches("*.example.org", "mx.example.org"));
+  EXPECT_FALSE(mta_sts_mx_matches("*.example.org", "a.mx.example.org"));
+  EXPECT_FALSE(mta_sts_mx_matches("*.example.org", "example.org"));
+  EXPECT_FALSE(mta_sts_mx_matches("mx.example.org", "mx.example.org.evil"));
+}
+
+TEST(TlsPolicy, ChainParsing) {
+  auto chain = parse_policy_chain("dane, MTA-STS,may");
+  ASSERT_TRUE(chain);
+  EXPECT_EQ(*chain, kDefaultPolicyChain);
+  std::string error;
+  EXPECT_FALSE(parse_policy_chain("dane,,may", &error));
+  EXPECT_NE(error.find("\"\""), std::string::npos);
+  EXPECT_FALSE(parse_policy_chain("strict", &error));
+  EXPECT_NE(error.find("strict"), std::string::npos);
+}
+
+// --- evaluate ---------------------------------------------------------------------------
+
+TEST(TlsPolicyEvaluate, StrippedStartTls) {
+  TlsObservation stripped{};
+  for (auto chain : {std::vector{PolicyKind::kVerify}, std::vector{PolicyKind::kEncrypt}}) {
+    auto r = decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure, {}, chain));
+    auto v = evaluate(r, stripped);
+    EXPECT_EQ(v.kind, K::kDefer);
+    EXPECT_NE(v.reason.find("STARTTLS not offered"), std::string::npos);
+  }
+  auto dane = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(3)}));
+  EXPECT_EQ(evaluate(dane, stripped).kind, K::kDefer);
+  auto may = decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure));
+  EXPECT_EQ(evaluate(may, stripped).kind, K::kProceedCleartext);
+  auto none = decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure, {}, {PolicyKind::kNone}));
+  EXPECT_EQ(evaluate(none, TlsObservation{true, false, false, "", nullptr}).kind,
+            K::kProceedCleartext);
+}
+
+TEST(TlsPolicyEvaluate, HandshakeFailure) {
+  TlsObservation failed{true, true, false, "alert handshake failure", nullptr};
+  auto dane = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(3)}));
+  auto v = evaluate(dane, failed);
+  EXPECT_EQ(v.kind, K::kDefer);
+  EXPECT_NE(v.reason.find("alert handshake failure"), std::string::npos);
+  auto may = decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure));
+  EXPECT_EQ(evaluate(may, failed).kind, K::kProceedCleartext);
+  TlsObservation not_started{true, false, false, "", nullptr};
+  EXPECT_EQ(evaluate(dane, not_started).kind, K::kDefer);
+}
+
+TEST(TlsPolicyEvaluate, DaneVerification) {
+  auto dane = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(3)}));
+  auto ee = peer(true, "dane-ee"), ta = peer(true, "dane-ta"), pkix = peer(true, "pkix"),
+       bad = peer(false, "");
+  EXPECT_EQ(evaluate(dane, tls_up(ee)).kind, K::kProceed);
+  EXPECT_NE(evaluate(dane, tls_up(ee)).reason.find("dane-ee"), std::string::npos);
+  EXPECT_EQ(evaluate(dane, tls_up(ta)).kind, K::kProceed);
+  EXPECT_EQ(evaluate(dane, tls_up(pkix)).kind, K::kDefer) << "PKIX is no substitute for DANE";
+  auto v = evaluate(dane, tls_up(bad));
+  EXPECT_EQ(v.kind, K::kDefer);
+  EXPECT_NE(v.reason.find("certificate verify failed"), std::string::npos);
+}
+
+TEST(TlsPolicyEvaluate, PkixVerification) {
+  auto verify =
+      decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure, {}, {PolicyKind::kVerify}));
+  auto pkix = peer(true, "pkix"), bad = peer(false, ""), ee = peer(true, "dane-ee");
+  EXPECT_EQ(evaluate(verify, tls_up(pkix)).kind, K::kProceed);
+  EXPECT_EQ(evaluate(verify, tls_up(bad)).kind, K::kDefer);
+  EXPECT_EQ(evaluate(verify, tls_up(ee)).kind, K::kDefer);
+}
+
+TEST(TlsPolicyEvaluate, UnverifiedIsEnoughForEncryptAndMay) {
+  auto bad = peer(false, "");
+  for (auto chain : {std::vector{PolicyKind::kEncrypt}, std::vector{PolicyKind::kMay}}) {
+    auto r = decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure, {}, chain));
+    EXPECT_EQ(evaluate(r, tls_up(bad)).kind, K::kProceed);
+  }
+  auto unusable = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(0)}));
+  EXPECT_EQ(evaluate(unusable, tls_up(bad)).kind, K::kProceed);
+  EXPECT_EQ(evaluate(unusable, TlsObservation{}).kind, K::kDefer);
+}
+
+}  // namespace
+}  // namespace sealpost::tls
