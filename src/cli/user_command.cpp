@@ -18,6 +18,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <optional>
 
 #include "auth/credential_file.hpp"
@@ -182,41 +183,23 @@ std::string digest_of_pem(const std::string& file) {
   return hex;
 }
 
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (unsigned char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
-
-std::string json_list(const std::vector<std::string>& items) {
-  std::string out = "[";
-  for (std::size_t i = 0; i < items.size(); ++i) out += (i ? ", " : "") + json_string(items[i]);
-  return out + "]";
-}
-
 void list_users(const auth::CredentialFile& file, bool json, std::ostream& out) {
   std::vector<auth::User> users = file.users();
   if (json) {
+    // One user per line: greppable, and still one JSON array.
     out << "[";
     for (std::size_t i = 0; i < users.size(); ++i) {
       const auth::User& u = users[i];
-      out << (i ? ",\n " : "\n ") << "{\"name\": " << json_string(u.name)
-          << ", \"locked\": " << (u.locked() ? "true" : "false")
-          << ", \"aliases\": " << json_list(u.aliases)
-          << ", \"authz_any\": " << (u.authz_any ? "true" : "false")
-          << ", \"certificates\": " << json_list(u.certificates) << ", \"scram_iterations\": "
-          << (u.scram ? std::to_string(u.scram->iterations) : std::string("null")) << "}";
+      nlohmann::ordered_json scram = nullptr;
+      if (u.scram) scram = u.scram->iterations;
+      nlohmann::ordered_json entry = {{"name", u.name},
+                                      {"locked", u.locked()},
+                                      {"aliases", u.aliases},
+                                      {"authz_any", u.authz_any},
+                                      {"certificates", u.certificates},
+                                      {"scram_iterations", scram}};
+      out << (i ? ",\n " : "\n ")
+          << entry.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
     }
     out << (users.empty() ? "]\n" : "\n]\n");
     return;

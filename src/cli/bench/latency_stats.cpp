@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <nlohmann/json.hpp>
 
 namespace sealpost::bench {
 
@@ -41,22 +42,8 @@ double rate(const Summary& s) {
   return s.elapsed_s > 0 ? static_cast<double>(s.counters.messages) / s.elapsed_s : 0;
 }
 
-std::string json_string(const std::string& text) {
-  std::string out = "\"";
-  for (unsigned char c : text) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += static_cast<char>(c);
-    } else if (c < 0x20) {
-      char buf[8];
-      std::snprintf(buf, sizeof buf, "\\u%04x", c);
-      out += buf;
-    } else {
-      out += static_cast<char>(c);
-    }
-  }
-  return out + "\"";
-}
+// Milliseconds as printed on the final line: three decimals.
+double ms3(double v) { return std::round(v * 1000) / 1000; }
 
 }  // namespace
 
@@ -75,27 +62,23 @@ std::string format_line(const Summary& s) {
 
 std::string format_json(const Summary& s) {
   const RunCounters& c = s.counters;
-  char buf[512];
-  std::snprintf(buf, sizeof buf,
-                "{\"messages\":%llu,\"failures\":%llu,\"elapsed_s\":%.3f,\"msgs_per_s\":%.1f,"
-                "\"p50_ms\":%.3f,\"p90_ms\":%.3f,\"p99_ms\":%.3f,\"max_ms\":%.3f,"
-                "\"conn_p50_ms\":%.3f,\"conn_p99_ms\":%.3f,\"connections\":%llu,"
-                "\"resumed\":%llu,\"failure_reasons\":{",
-                static_cast<unsigned long long>(c.messages),
-                static_cast<unsigned long long>(c.failures), s.elapsed_s, rate(s),
-                c.message_latency.percentile_ms(50), c.message_latency.percentile_ms(90),
-                c.message_latency.percentile_ms(99), c.message_latency.max_ms(),
-                c.connect_latency.percentile_ms(50), c.connect_latency.percentile_ms(99),
-                static_cast<unsigned long long>(c.connections),
-                static_cast<unsigned long long>(c.resumed));
-  std::string out = buf;
-  bool first = true;
-  for (const auto& [reason, n] : c.failure_reasons) {
-    if (!first) out += ',';
-    first = false;
-    out += json_string(reason) + ":" + std::to_string(n);
-  }
-  return out + "}}";
+  nlohmann::ordered_json j = {
+      {"messages", c.messages},
+      {"failures", c.failures},
+      {"elapsed_s", ms3(s.elapsed_s)},
+      {"msgs_per_s", std::round(rate(s) * 10) / 10},
+      {"p50_ms", ms3(c.message_latency.percentile_ms(50))},
+      {"p90_ms", ms3(c.message_latency.percentile_ms(90))},
+      {"p99_ms", ms3(c.message_latency.percentile_ms(99))},
+      {"max_ms", ms3(c.message_latency.max_ms())},
+      {"conn_p50_ms", ms3(c.connect_latency.percentile_ms(50))},
+      {"conn_p99_ms", ms3(c.connect_latency.percentile_ms(99))},
+      {"connections", c.connections},
+      {"resumed", c.resumed},
+      {"failure_reasons", nlohmann::ordered_json::object()},
+  };
+  for (const auto& [reason, n] : c.failure_reasons) j["failure_reasons"][reason] = n;
+  return j.dump(-1, ' ', false, nlohmann::ordered_json::error_handler_t::replace);
 }
 
 }  // namespace sealpost::bench

@@ -87,8 +87,8 @@ TEST_F(UserCli, AddListPasswdDel) {
   EXPECT_EQ(r.out.find("$y$"), std::string::npos);
   r = run("user list --json");
   ASSERT_EQ(r.status, 0) << r.err;
-  EXPECT_NE(r.out.find("{\"name\": \"admin\", \"locked\": false, \"aliases\": [], "
-                       "\"authz_any\": true, \"certificates\": [], \"scram_iterations\": 100000}"),
+  EXPECT_NE(r.out.find("{\"name\":\"admin\",\"locked\":false,\"aliases\":[],"
+                       "\"authz_any\":true,\"certificates\":[],\"scram_iterations\":100000}"),
             std::string::npos)
       << r.out;
 
