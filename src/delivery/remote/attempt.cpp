@@ -1,0 +1,196 @@
+// attempt(): the dialogue loop, after the shape of tls-check's probe and `sealpost send`'s
+// driver. The TLS mode handed to the session already refuses plaintext when the policy
+// requires TLS (kRequireStartTls); after the handshake tls::evaluate() has the last word,
+// before on_tls_started() lets the session go on to MAIL FROM (RFC 7672 §1.3: no downgrade).
+#include "delivery/remote/attempt.hpp"
+
+#include <algorithm>
+
+#include "delivery/remote/mx_plan.hpp"
+#include "delivery/remote/smtp_connection.hpp"
+
+namespace sealpost::delivery::remote {
+
+namespace {
+
+using smtp::ClientAction;
+using smtp::FailureReason;
+
+smtp::TlsMode tls_mode(const tls::Requirement& req, bool cleartext) {
+  if (cleartext || !req.attempt_tls) return smtp::TlsMode::kNone;
+  return req.tls_required ? smtp::TlsMode::kRequireStartTls : smtp::TlsMode::kOpportunistic;
+}
+
+class Attempt {
+ public:
+  Attempt(const AttemptTarget& t, const tls::Requirement& req, const AttemptSettings& s)
+      : target_(t), req_(req), settings_(s), deadline_(Clock::now() + s.deadline) {}
+
+  AttemptResult run(const smtp::OutgoingMessage& message) {
+    auto connected = conn_.connect(target_.host, target_.port, {target_.address}, deadline_);
+    if (!connected) {
+      result_.failure = defer("4.4.1", connected.error().message);
+      result_.reason = connected.error().message;
+      return std::move(result_);
+    }
+    smtp::ClientSettings cs;
+    cs.helo_name = settings_.helo_name;
+    cs.tls = tls_mode(req_, settings_.cleartext);
+    cs.allow_helo_fallback = cs.tls == smtp::TlsMode::kNone;
+    smtp::ClientSession session(cs);
+    session.add_message(message);
+    session.quit();
+    converse(session);
+    conn_.close();
+    finish(session);
+    return std::move(result_);
+  }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  void converse(smtp::ClientSession& session) {
+    for (;;) {
+      std::string out = session.take_output();
+      if (!out.empty() && conn_.write_all(out, deadline_) != Io::kOk &&
+          session.action() != ClientAction::kClose) {
+        session.on_closed();
+        continue;
+      }
+      ClientAction action = session.action();
+      if (action == ClientAction::kClose || action == ClientAction::kDone) return;
+      if (action == ClientAction::kStartTls) {
+        starttls_offered_ = true;
+        if (!start_tls()) return session.on_tls_failed();  // nothing more goes over this socket
+        session.on_tls_started();
+        continue;
+      }
+      std::string in;
+      auto wait = session.timeout();
+      auto until = wait.count() > 0 ? std::min(deadline_, Clock::now() + wait) : deadline_;
+      switch (conn_.read_some(in, until)) {
+        case Io::kOk:
+          session.receive(in);
+          break;
+        case Io::kTimeout:
+          session.on_timeout();
+          break;
+        case Io::kEof:
+        case Io::kError:
+          session.on_closed();
+          break;
+      }
+    }
+  }
+
+  // Handshake and policy verdict; false: the connection must not carry mail.
+  bool start_tls() {
+    tls_attempted_ = true;
+    SslPtr ssl(SSL_new(settings_.ssl_ctx));
+    if (!ssl) {
+      handshake_error_ = "SSL_new failed";
+      return false;
+    }
+    // RFC 7672 §3.2.1: SNI is the MX host name whenever TLSA records are in play.
+    tls::PeerReference peer{req_.reference_name, target_.host, req_.tlsa};
+    if (auto setup = tls::configure_peer(ssl.get(), peer); !setup) {
+      handshake_error_ = setup.error();
+      return false;
+    }
+    auto done = conn_.handshake(std::move(ssl), deadline_);
+    if (!done) {
+      handshake_error_ = done.error().message;
+      return false;
+    }
+    peer_ = tls::examine_peer(conn_.ssl());
+    result_.tls_version = peer_->version;
+    result_.cipher = peer_->cipher;
+    result_.verified = peer_->verified ? peer_->method : "none";
+    verdict_ = tls::evaluate(req_, observation());
+    return verdict_->kind == tls::Verdict::Kind::kProceed;
+  }
+
+  tls::TlsObservation observation() const {
+    return {starttls_offered_, tls_attempted_, peer_.has_value(), handshake_error_,
+            peer_ ? &*peer_ : nullptr};
+  }
+
+  void finish(const smtp::ClientSession& session) {
+    const smtp::SessionFailure& f = session.failure();
+    // The policy's word first: a refused TLS is a 4.7.x deferral whatever the session says.
+    if (!verdict_ && cs_tls_relevant(f)) verdict_ = tls::evaluate(req_, observation());
+    if (verdict_) {
+      result_.reason = verdict_->reason;
+      if (verdict_->kind == tls::Verdict::Kind::kDefer) {
+        result_.failure = defer("4.7.5", verdict_->reason);
+        return;
+      }
+      if (verdict_->kind == tls::Verdict::Kind::kProceedCleartext && tls_attempted_ && !peer_) {
+        result_.retry_cleartext = true;  // this socket is spent; a new one may go without TLS
+        result_.failure = defer("4.7.0", verdict_->reason);
+        return;
+      }
+    } else if (req_.attempt_tls && !settings_.cleartext) {
+      result_.reason = tls::evaluate(req_, observation()).reason;
+    } else {
+      result_.reason = std::string(tls::policy_name(req_.policy)) + ": cleartext";
+    }
+    if (!session.results().empty() && judged(session.results().front())) {
+      const smtp::TransactionResult& t = session.results().front();
+      std::vector<Outcome> out;
+      for (const smtp::RecipientResult& r : t.recipients) out.push_back(recipient_outcome(r, t));
+      result_.recipients = std::move(out);
+      return;
+    }
+    result_.failure = session_outcome(f);
+    if (f.reason != FailureReason::kNone) result_.reason += "; " + outcome_text(result_.failure);
+  }
+
+  // Did the server (or the session's local checks) decide this message? Session-level
+  // failures and a 4xx to MAIL FROM did not: the next address or MX may do better.
+  static bool judged(const smtp::TransactionResult& t) {
+    switch (t.reason) {
+      case FailureReason::kNone:
+        return t.outcome != smtp::Outcome::kPending;
+      case FailureReason::kSenderRejected:
+        return t.outcome == smtp::Outcome::kPermFail;
+      case FailureReason::kAllRecipientsRejected:
+      case FailureReason::kDataRejected:
+      case FailureReason::kSizeExceeded:
+      case FailureReason::kSmtpUtf8Unsupported:
+      case FailureReason::kEightBitUnsupported:
+      case FailureReason::kRequireTlsUnsupported:
+      case FailureReason::kInvalidMessage:
+        return true;
+      default:
+        return false;
+    }
+  }
+
+  // Session failures that are the TLS policy's business.
+  static bool cs_tls_relevant(const smtp::SessionFailure& f) {
+    return f.reason == FailureReason::kTlsRequiredNotOffered ||
+           f.reason == FailureReason::kTlsFailed;
+  }
+
+  const AttemptTarget& target_;
+  const tls::Requirement& req_;
+  const AttemptSettings& settings_;
+  Clock::time_point deadline_;
+  Connection conn_;
+  bool starttls_offered_ = false;
+  bool tls_attempted_ = false;
+  std::string handshake_error_;
+  std::optional<tls::PeerResult> peer_;
+  std::optional<tls::Verdict> verdict_;
+  AttemptResult result_;
+};
+
+}  // namespace
+
+AttemptResult attempt(const AttemptTarget& target, const tls::Requirement& requirement,
+                      const smtp::OutgoingMessage& message, const AttemptSettings& settings) {
+  return Attempt(target, requirement, settings).run(message);
+}
+
+}  // namespace sealpost::delivery::remote

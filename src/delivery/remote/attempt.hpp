@@ -1,0 +1,48 @@
+// One delivery attempt: one TCP connection to one address of one MX host, the SMTP dialogue
+// (smtp::ClientSession) and the TLS policy check between STARTTLS and MAIL FROM. Blocking,
+// bounded by a deadline. Nothing of the message leaves before tls::evaluate() said proceed.
+#pragma once
+
+#include <chrono>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "delivery/outcome.hpp"
+#include "smtp/client_session.hpp"
+#include "tls/client_verify.hpp"
+#include "tls/policy.hpp"
+
+namespace sealpost::delivery::remote {
+
+struct AttemptTarget {
+  std::string host;     // MX host name (reference identity, SNI)
+  std::string address;  // numeric
+  int port = 25;
+};
+
+struct AttemptResult {
+  // Set when the server judged the transaction: one outcome per recipient, final for this run.
+  std::optional<std::vector<Outcome>> recipients;
+  // Otherwise why this address failed (a TempFail/PermFail for every recipient if it is the
+  // last thing tried).
+  Outcome failure = TempFail{"451 4.4.1 not tried"};
+  bool retry_cleartext = false;  // `may`/`none`: the handshake failed, a cleartext retry is OK
+  // For the log line (issue 6 item 7).
+  std::string tls_version;  // "" = cleartext
+  std::string cipher;
+  std::string verified = "none";  // dane-ee | dane-ta | pkix | none
+  std::string reason;             // the policy verdict or failure
+};
+
+struct AttemptSettings {
+  std::string helo_name;
+  SSL_CTX* ssl_ctx = nullptr;  // non-enforcing client context (tls::evaluate decides)
+  std::chrono::seconds deadline{300};
+  bool cleartext = false;  // the cleartext retry after a failed opportunistic handshake
+};
+
+AttemptResult attempt(const AttemptTarget& target, const tls::Requirement& requirement,
+                      const smtp::OutgoingMessage& message, const AttemptSettings& settings);
+
+}  // namespace sealpost::delivery::remote

@@ -1,0 +1,57 @@
+// delivery::remote::RemoteDelivery: one message to the recipients of one domain over SMTP to
+// the domain's MX hosts, under the outbound TLS policy (tls::decide / tls::evaluate), with one
+// log line per attempt (issue 6 item 7). Phase 1: synchronous and deadline-bounded, meant to
+// run on a scheduler worker thread; no connection reuse, MTA-STS, smarthost or DSN yet.
+#pragma once
+
+#include <chrono>
+#include <expected>
+#include <functional>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "delivery/outcome.hpp"
+#include "dns/resolver.hpp"
+#include "tls/policy.hpp"
+
+namespace sealpost::delivery::remote {
+
+struct RemoteOptions {
+  std::string helo_name = "localhost";  // our FQDN (RFC 5321 §4.1.1.1)
+  dns::ResolverOptions resolver;        // forwarders + trust anchor for tests
+  int mx_port = 25;                     // tests deliver to MX hosts on a high port
+  std::string ca_file;                  // PKIX trust anchors; empty: the system store
+  std::vector<tls::PolicyKind> policy_chain = tls::kDefaultPolicyChain;
+  std::chrono::seconds attempt_deadline{300};  // one connection, greeting to QUIT
+  bool shuffle_equal_preference = true;        // RFC 5321 §5.1 (off for deterministic tests)
+  // Where the per-attempt lines go; empty: spdlog at info level.
+  std::function<void(const std::string&)> log;
+};
+
+struct RemoteMessage {
+  std::string reverse_path;             // "" = <>
+  std::vector<std::string> recipients;  // all in `domain`
+  std::string content;                  // CRLF-canonical RFC 5322 message
+  bool smtputf8 = false;
+};
+
+class RemoteDelivery {
+ public:
+  // Fails on a bad resolver setup or an unusable CA file.
+  static std::expected<std::unique_ptr<RemoteDelivery>, std::string> create(RemoteOptions options);
+  ~RemoteDelivery();
+
+  // One Outcome per message.recipients entry, in order. Thread-safe: each call has its own
+  // resolver (libunbound contexts are not shared between threads).
+  std::vector<Outcome> deliver(std::string_view domain, const RemoteMessage& message);
+
+  struct Impl;
+
+ private:
+  explicit RemoteDelivery(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace sealpost::delivery::remote

@@ -1,0 +1,75 @@
+// One outgoing TCP connection for remote delivery, plain and then TLS, every step bounded by a
+// deadline: non-blocking socket, poll(2), OpenSSL on the descriptor (phase 1 runs blocking on
+// a scheduler worker thread). A copy of cli/tls_check/connection: both belong in one shared
+// place (src/net) once the async driver exists. Callers pass numeric addresses.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <chrono>
+#include <expected>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sealpost::delivery::remote {
+
+using Clock = std::chrono::steady_clock;
+using Deadline = Clock::time_point;
+
+struct SslFree {
+  void operator()(SSL* ssl) const { SSL_free(ssl); }
+};
+using SslPtr = std::unique_ptr<SSL, SslFree>;
+
+enum class ConnectError { kNoHost, kTempDns, kRefused, kTimeout, kUnreachable };
+
+struct ConnectFailure {
+  ConnectError kind;
+  std::string message;  // one line: "cannot connect to HOST port N: Connection refused"
+};
+
+enum class Io { kOk, kEof, kTimeout, kError };
+
+enum class HandshakeError { kTimeout, kClosed, kFailed };
+
+struct HandshakeFailure {
+  HandshakeError kind;
+  std::string message;     // OpenSSL's reason, or what happened to the socket
+  bool plaintext = false;  // the peer answered with something that is not TLS
+};
+
+class Connection {
+ public:
+  Connection() = default;
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Tries `addresses` (numeric) if given, else what getaddrinfo(host) returns, in order.
+  std::expected<void, ConnectFailure> connect(const std::string& host, int port,
+                                              const std::vector<std::string>& addresses,
+                                              Deadline deadline);
+  const std::string& peer_address() const { return peer_address_; }  // "127.0.0.1", "::1"
+
+  // TLS client handshake over the connection with `ssl` (configured by the caller). From
+  // then on reads and writes go through TLS. The SSL stays available after a failure, so
+  // the caller can ask it what it saw.
+  std::expected<void, HandshakeFailure> handshake(SslPtr ssl, Deadline deadline);
+  SSL* ssl() const { return ssl_.get(); }
+
+  Io write_all(std::string_view data, Deadline deadline);
+  Io read_some(std::string& into, Deadline deadline);
+  void close();  // close_notify (best effort, never waits) and close(2)
+
+ private:
+  bool wait(short events, Deadline deadline);  // false on timeout or poll error
+
+  int fd_ = -1;
+  SslPtr ssl_;
+  bool tls_up_ = false;
+  std::string peer_address_;
+};
+
+}  // namespace sealpost::delivery::remote

@@ -1,0 +1,224 @@
+"""Remote delivery, phase 1 (issue 6): delivery::remote::RemoteDelivery driven by the test tool
+remote_deliver_probe against the DNSSEC lab (dnslab.py) and aiosmtpd receivers on loopback:
+DANE-EE with a matching TLSA record delivers; a wrong TLSA, a bogus zone or a stripped
+STARTTLS under a policy that requires TLS defers with nothing delivered; an unsigned zone gets
+opportunistic TLS; `may` delivers in cleartext to a server without STARTTLS; null MX bounces.
+"""
+
+from __future__ import annotations
+
+import re
+import ssl
+import subprocess
+from pathlib import Path
+
+import pytest
+
+import harness
+from dnslab import DnsLab
+
+PROBE = harness.BUILD_DIR / "src" / "delivery" / "remote" / "remote_deliver_probe"
+EX_TEMPFAIL, EX_UNAVAILABLE = 75, 69
+
+aiosmtpd_controller = pytest.importorskip("aiosmtpd.controller")
+
+
+class Collector:
+    """aiosmtpd handler: keeps every message and whether it came over TLS."""
+
+    def __init__(self):
+        self.messages: list[dict] = []
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("nobody@"):
+            return "550 5.1.1 no such user"
+        if address.startswith("later@"):
+            return "451 4.2.0 try later"
+        envelope.rcpt_tos.append(address)
+        return "250 2.1.5 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        self.messages.append({"rcpt": list(envelope.rcpt_tos), "content": envelope.content,
+                              "tls": session.ssl is not None})
+        return "250 2.0.0 queued"
+
+
+def spki_sha256(cert: Path) -> str:
+    pub = subprocess.run(["openssl", "x509", "-in", str(cert), "-noout", "-pubkey"],
+                         check=True, capture_output=True, timeout=10).stdout
+    der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
+                         check=True, capture_output=True, timeout=10).stdout
+    import hashlib
+    return hashlib.sha256(der).hexdigest()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    if not PROBE.exists():
+        pytest.exit(f"{PROBE} is missing (set SEALPOST_BUILD_DIR)", returncode=2)
+    root = tmp_path_factory.mktemp("remote")
+    pki = harness.make_pki(root / "pki")
+    cert, key, _ = pki.make_leaf(root / "pki", "mx", "mx.lab.test",
+                                 "DNS:mx.lab.test,DNS:mx.plain.test", "ec")
+    tls_port, plain_port = harness.free_ports(2)
+    good = spki_sha256(cert)
+    wrong = "00" * 32
+
+    def zone(tlsa: str, port: int) -> list[str]:
+        return ["@ MX 10 mx", "mx A 127.0.0.1", f"_{port}._tcp.mx TLSA 3 1 1 {tlsa}"]
+
+    lab = DnsLab(root)
+    lab.add_zone("lab.test", zone(good, tls_port))
+    lab.add_zone("wrong.test", zone(wrong, tls_port))
+    lab.add_zone("bad.test", zone(good, tls_port), tamper=True)
+    lab.add_zone("plain.test", ["@ MX 10 mx", "mx A 127.0.0.1"], signed=False)
+    lab.add_zone("strip.test", zone(good, plain_port))
+    lab.add_zone("implicit.test", ["@ A 127.0.0.1", f"_{tls_port}._tcp TLSA 3 1 1 {good}"])
+    lab.add_zone("nullmx.test", ["@ MX 0 ."])
+    lab.add_zone("fallback.test", ["@ MX 10 dead", "@ MX 20 mx", "dead A 127.0.0.9",
+                                   "mx A 127.0.0.1", f"_{tls_port}._tcp.mx TLSA 3 1 1 {good}"])
+    lab.start()
+
+    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ctx.load_cert_chain(str(cert), str(key))
+    tls_rx, plain_rx = Collector(), Collector()
+    servers = [
+        aiosmtpd_controller.Controller(tls_rx, hostname="127.0.0.1", port=tls_port,
+                                       tls_context=ctx, require_starttls=False,
+                                       server_hostname="mx.lab.test"),
+        aiosmtpd_controller.Controller(plain_rx, hostname="127.0.0.1", port=plain_port,
+                                       server_hostname="mx.strip.test"),
+    ]
+    for s in servers:
+        s.start()
+    message = root / "message.eml"
+    message.write_bytes(b"From: a@sender.test\nTo: b@lab.test\nSubject: remote\n\nHello.\n")
+    yield {"lab": lab, "tls_port": tls_port, "plain_port": plain_port, "tls_rx": tls_rx,
+           "plain_rx": plain_rx, "message": message, "ca": pki.ca_cert}
+    for s in servers:
+        s.stop()
+    lab.stop()
+
+
+def deliver(env, domain: str, *rcpts: str, port: int | None = None, policy: str | None = None,
+            ca: bool = False):
+    lab = env["lab"]
+    args = [str(PROBE), "--domain", domain, "--from", "a@sender.test",
+            "--message", str(env["message"]), "--mx-port", str(port or env["tls_port"]),
+            "--dns-server", lab.resolver_address, "--trust-anchor", str(lab.trust_anchor_file),
+            "--helo", "client.sender.test", "--timeout", "10"]
+    for r in rcpts or (f"b@{domain}",):
+        args += ["--to", r]
+    if policy:
+        args += ["--policy", policy]
+    if ca:
+        args += ["--ca-file", str(env["ca"])]
+    r = harness.run(args, check=False, timeout=60)
+    out = r.stdout.decode()
+    assert "Traceback" not in out and r.stderr == b"", r.stderr.decode()
+    return r.returncode, out
+
+
+def attempts(out: str) -> list[str]:
+    return [l for l in out.splitlines() if l.startswith("remote delivery:")]
+
+
+def results(out: str) -> dict[str, str]:
+    return dict(l.split(" ", 2)[1:] for l in out.splitlines() if l.startswith("RESULT "))
+
+
+def received(rx: Collector, rcpt: str) -> list[dict]:
+    return [m for m in rx.messages if rcpt in m["rcpt"]]
+
+
+def test_dane_ee_match_delivers(env):
+    rc, out = deliver(env, "lab.test", "b@lab.test", "nobody@lab.test", "later@lab.test")
+    assert rc == EX_UNAVAILABLE, out  # one bounced recipient
+    res = results(out)
+    assert res["b@lab.test"] == "delivered"
+    assert res["nobody@lab.test"].startswith("550 5.1.1"), out
+    assert res["later@lab.test"].startswith("451 4.2.0"), out
+    [line] = attempts(out)
+    assert "mx=mx.lab.test address=127.0.0.1 policy=dane" in line
+    assert re.search(r"tls=TLSv1\.[23] cipher=\S+ verified=dane-ee", line), line
+    [m] = received(env["tls_rx"], "b@lab.test")
+    assert m["tls"] and b"Subject: remote\r\n" in m["content"]
+
+
+def test_wrong_tlsa_defers_nothing_sent(env):
+    before = len(env["tls_rx"].messages)
+    rc, out = deliver(env, "wrong.test")
+    assert rc == EX_TEMPFAIL, out
+    assert results(out)["b@wrong.test"].startswith("451 4.7.5"), out
+    assert "does not match the TLSA records" in out
+    assert len(env["tls_rx"].messages) == before
+
+
+def test_bogus_zone_defers(env):
+    before = len(env["tls_rx"].messages)
+    rc, out = deliver(env, "bad.test")
+    assert rc == EX_TEMPFAIL, out
+    assert results(out)["b@bad.test"].startswith("451 4.7.5"), out
+    assert "bogus" in out.lower()
+    assert len(env["tls_rx"].messages) == before
+
+
+def test_unsigned_zone_opportunistic_tls(env):
+    rc, out = deliver(env, "plain.test")
+    assert rc == 0, out
+    [line] = attempts(out)
+    assert "policy=may" in line and re.search(r"tls=TLSv1\.[23] ", line), line
+    assert "verified=none" in line  # no CA given: not verified, and not required
+    [m] = received(env["tls_rx"], "b@plain.test")
+    assert m["tls"]
+
+
+def test_unsigned_zone_verify_with_ca(env):
+    rc, out = deliver(env, "plain.test", "c@plain.test", policy="verify", ca=True)
+    assert rc == 0, out
+    assert "verified=pkix" in attempts(out)[0]
+    rc, out = deliver(env, "plain.test", "d@plain.test", policy="verify")  # system CAs only
+    assert rc == EX_TEMPFAIL, out
+    assert not received(env["tls_rx"], "d@plain.test")
+
+
+def test_implicit_mx_dane(env):
+    rc, out = deliver(env, "implicit.test")
+    assert rc == 0, out
+    assert "mx=implicit.test" in out and "verified=dane-ee" in out
+    assert received(env["tls_rx"], "b@implicit.test")
+
+
+def test_mx_fallback(env):
+    rc, out = deliver(env, "fallback.test")
+    assert rc == 0, out
+    lines = attempts(out)
+    assert len(lines) == 2, out
+    assert "mx=dead.fallback.test" in lines[0] and "4.4.1" in lines[0]
+    assert "mx=mx.fallback.test" in lines[1] and "verified=dane-ee" in lines[1]
+
+
+def test_null_mx_bounces(env):
+    rc, out = deliver(env, "nullmx.test")
+    assert rc == EX_UNAVAILABLE, out
+    assert results(out)["b@nullmx.test"].startswith("556 5.1.10"), out
+
+
+@pytest.mark.parametrize("domain,policy", [("strip.test", None), ("plain.test", "verify"),
+                                           ("plain.test", "encrypt")])
+def test_stripped_starttls_defers(env, domain, policy):
+    rcpt = f"strip-{policy}@{domain}"
+    rc, out = deliver(env, domain, rcpt, port=env["plain_port"], policy=policy)
+    assert rc == EX_TEMPFAIL, out
+    assert results(out)[rcpt].startswith("451 4.7.5"), out
+    assert "STARTTLS not offered" in out
+    assert not received(env["plain_rx"], rcpt)
+
+
+def test_stripped_starttls_may_delivers_cleartext(env):
+    rc, out = deliver(env, "plain.test", "clear@plain.test", port=env["plain_port"])
+    assert rc == 0, out
+    [line] = attempts(out)
+    assert "policy=may tls=none" in line and "cleartext" in line, line
+    [m] = received(env["plain_rx"], "clear@plain.test")
+    assert not m["tls"]
