@@ -1,0 +1,116 @@
+#include "delivery/bounce.hpp"
+
+#include <algorithm>
+
+namespace sealpost::delivery {
+
+namespace {
+
+bool is_ascii(std::string_view s) {
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Diagnostic text goes into a header-like field: no line breaks may survive.
+std::string one_line(std::string_view s) {
+  std::string out;
+  for (char c : s) out.push_back(c == '\r' || c == '\n' ? ' ' : c);
+  return out;
+}
+
+std::string address_field(std::string_view address) {
+  return std::string(is_ascii(address) ? "rfc822;" : "utf-8;") + std::string(address);
+}
+
+const char* action_name(RecipientStatus::Action a) {
+  return a == RecipientStatus::Action::kFailed ? "failed" : "delayed";
+}
+
+}  // namespace
+
+std::string_view header_block(std::string_view message) {
+  if (message.starts_with("\r\n")) return message.substr(0, 2);
+  std::size_t end = message.find("\r\n\r\n");
+  return end == std::string_view::npos ? message : message.substr(0, end + 4);
+}
+
+std::optional<std::string> make_bounce(const BounceRequest& r) {
+  if (r.sender.empty() || r.recipients.empty()) return std::nullopt;
+  bool utf8 = !is_ascii(r.sender);
+  bool any_failed = false;
+  for (const auto& rcpt : r.recipients) {
+    utf8 = utf8 || !is_ascii(rcpt.final_recipient) || !is_ascii(rcpt.original_recipient);
+    any_failed = any_failed || rcpt.action == RecipientStatus::Action::kFailed;
+  }
+  const bool headers_only = r.headers_only || r.original.size() > r.max_original;
+  const std::string b = r.boundary;
+  std::string m;
+  m += "From: Mail Delivery System <MAILER-DAEMON@" + r.reporting_mta + ">\r\n";
+  m += "To: <" + r.sender + ">\r\n";
+  m += any_failed ? "Subject: Undelivered Mail Returned to Sender\r\n"
+                  : "Subject: Delayed Mail (still being retried)\r\n";
+  m += "Date: " + r.date + "\r\n";
+  m += "Message-ID: <" + r.message_id + ">\r\n";
+  m += "Auto-Submitted: auto-replied\r\n";  // RFC 3834: no auto-replies to this
+  m += "MIME-Version: 1.0\r\n";
+  m += "Content-Type: multipart/report; report-type=delivery-status;\r\n";
+  m += "\tboundary=\"" + b + "\"\r\n";
+  m += "\r\nThis is a MIME-encapsulated message.\r\n\r\n";
+
+  m += "--" + b + "\r\n";
+  m += "Content-Type: text/plain; charset=utf-8\r\n";
+  m += "Content-Description: Notification\r\n\r\n";
+  m += "This is the mail system at " + r.reporting_mta + ".\r\n\r\n";
+  m += any_failed ? "Your message could not be delivered to one or more recipients.\r\n"
+                  : "Your message has not been delivered yet; delivery is still being tried.\r\n";
+  m += "It is attached below (queue id " + r.queue_id + ").\r\n\r\n";
+  for (const auto& rcpt : r.recipients) {
+    m += "<" + rcpt.final_recipient + ">: " + action_name(rcpt.action);
+    if (!rcpt.diagnostic.empty()) m += ": " + one_line(rcpt.diagnostic);
+    if (!rcpt.remote_mta.empty()) m += " (from " + one_line(rcpt.remote_mta) + ")";
+    m += "\r\n";
+  }
+  m += "\r\n";
+
+  m += "--" + b + "\r\n";
+  m += utf8 ? "Content-Type: message/global-delivery-status\r\n"
+            : "Content-Type: message/delivery-status\r\n";
+  m += "Content-Description: Delivery report\r\n\r\n";
+  m += "Reporting-MTA: dns; " + r.reporting_mta + "\r\n";
+  m += "X-Sealpost-Queue-ID: " + r.queue_id + "\r\n";
+  if (!r.envelope_id.empty()) m += "Original-Envelope-Id: " + one_line(r.envelope_id) + "\r\n";
+  if (!r.arrival_date.empty()) m += "Arrival-Date: " + r.arrival_date + "\r\n";
+  for (const auto& rcpt : r.recipients) {
+    m += "\r\n";
+    if (!rcpt.original_recipient.empty())
+      m += "Original-Recipient: " + one_line(rcpt.original_recipient) + "\r\n";
+    m += "Final-Recipient: " + address_field(one_line(rcpt.final_recipient)) + "\r\n";
+    m += std::string("Action: ") + action_name(rcpt.action) + "\r\n";
+    m += "Status: " + one_line(rcpt.status) + "\r\n";
+    if (!rcpt.remote_mta.empty()) m += "Remote-MTA: dns; " + one_line(rcpt.remote_mta) + "\r\n";
+    if (!rcpt.diagnostic.empty())
+      m += "Diagnostic-Code: smtp; " + one_line(rcpt.diagnostic) + "\r\n";
+    if (!rcpt.last_attempt_date.empty())
+      m += "Last-Attempt-Date: " + rcpt.last_attempt_date + "\r\n";
+  }
+  m += "\r\n";
+
+  m += "--" + b + "\r\n";
+  if (headers_only) {
+    m +=
+        utf8 ? "Content-Type: message/global-headers\r\n" : "Content-Type: text/rfc822-headers\r\n";
+    m += "Content-Description: Undelivered message headers\r\n\r\n";
+    std::string_view h = header_block(r.original);
+    m += h;
+    if (!h.ends_with("\r\n")) m += "\r\n";
+  } else {
+    m += utf8 ? "Content-Type: message/global\r\n" : "Content-Type: message/rfc822\r\n";
+    m += "Content-Description: Undelivered message\r\n\r\n";
+    m += r.original;
+    if (!r.original.ends_with("\r\n")) m += "\r\n";
+  }
+  m += "\r\n--" + b + "--\r\n";
+  return m;
+}
+
+}  // namespace sealpost::delivery

@@ -1,0 +1,49 @@
+// Delivery status notifications (RFC 3464) as the scheduler sends them to the envelope sender
+// when recipients fail permanently, expire, or (optionally) are delayed: a multipart/report
+// (RFC 6522) with a human-readable part, a message/delivery-status part and the original
+// message or only its header (RET=HDRS, or when the original is too large). UTF-8 addresses
+// use the utf-8 address type and message/global-delivery-status (RFC 6533).
+// Pure: the caller supplies names, times and the boundary; nothing here touches the clock.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sealpost::delivery {
+
+struct RecipientStatus {
+  std::string final_recipient;     // the address delivery was attempted to
+  std::string original_recipient;  // ORCPT as given by the client ("rfc822;a@b"), if any
+  enum class Action { kFailed, kDelayed } action = Action::kFailed;
+  std::string status;             // RFC 3463 code, "5.1.1"
+  std::string remote_mta;         // "mx.example.org" when a remote server answered
+  std::string diagnostic;         // the server's reply, "550 5.1.1 <a@b>: no such user"
+  std::string last_attempt_date;  // RFC 5322 date-time, optional
+};
+
+struct BounceRequest {
+  std::string reporting_mta;  // our host name
+  std::string sender;         // envelope sender the report goes to; never empty
+  std::string queue_id;
+  std::string envelope_id;   // ENVID (RFC 3461), optional
+  std::string arrival_date;  // RFC 5322 date-time the original was received
+  std::string date;          // RFC 5322 date-time for the report's Date:
+  std::string message_id;    // for the report, without angle brackets
+  std::string boundary;      // MIME boundary; must not occur in the content
+  std::vector<RecipientStatus> recipients;
+  std::string_view original;           // the original message as queued (headers + body)
+  bool headers_only = false;           // RET=HDRS
+  std::size_t max_original = 1 << 20;  // larger originals are returned as headers only
+};
+
+// The complete report message (CRLF lines), or nullopt when there is no one to send it to
+// (null reverse-path: RFC 5321 §6.1 and RFC 3464 §2: never bounce a bounce) or no recipient.
+std::optional<std::string> make_bounce(const BounceRequest& request);
+
+// The header block of a message (up to and including the empty line), or all of it if it
+// has no body.
+std::string_view header_block(std::string_view message);
+
+}  // namespace sealpost::delivery

@@ -1,0 +1,121 @@
+#include "delivery/bounce.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+
+namespace sealpost::delivery {
+namespace {
+
+const std::string kOriginal =
+    "From: alice@example.org\r\nTo: bob@remote.test\r\nSubject: hi\r\n\r\nHello Bob.\r\n";
+
+BounceRequest request() {
+  BounceRequest r;
+  r.reporting_mta = "mail.example.org";
+  r.sender = "alice@example.org";
+  r.queue_id = "Q123";
+  r.envelope_id = "env-1";
+  r.arrival_date = "Sun, 29 Nov 2026 10:00:00 +0000";
+  r.date = "Sun, 29 Nov 2026 11:00:00 +0000";
+  r.message_id = "dsn.Q123@mail.example.org";
+  r.boundary = "=_boundary_Q123";
+  RecipientStatus s;
+  s.final_recipient = "bob@remote.test";
+  s.original_recipient = "rfc822;Bob@remote.test";
+  s.status = "5.1.1";
+  s.remote_mta = "mx.remote.test";
+  s.diagnostic = "550 5.1.1 <bob@remote.test>: no such user";
+  r.recipients.push_back(s);
+  r.original = kOriginal;
+  return r;
+}
+
+std::size_t count(const std::string& hay, const std::string& needle) {
+  std::size_t n = 0;
+  for (auto p = hay.find(needle); p != std::string::npos; p = hay.find(needle, p + 1)) ++n;
+  return n;
+}
+
+TEST(Bounce, NeverToTheNullSender) {
+  BounceRequest r = request();
+  r.sender.clear();
+  EXPECT_FALSE(make_bounce(r));
+  r = request();
+  r.recipients.clear();
+  EXPECT_FALSE(make_bounce(r));
+}
+
+TEST(Bounce, MultipartReportWithThreeParts) {
+  auto m = make_bounce(request());
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->find("To: <alice@example.org>\r\n"), std::string::npos);
+  EXPECT_NE(m->find("Auto-Submitted: auto-replied\r\n"), std::string::npos);
+  EXPECT_NE(m->find("Content-Type: multipart/report; report-type=delivery-status;\r\n"
+                    "\tboundary=\"=_boundary_Q123\"\r\n"),
+            std::string::npos);
+  EXPECT_EQ(count(*m, "\r\n--=_boundary_Q123\r\n"), 3u);
+  EXPECT_TRUE(m->ends_with("\r\n--=_boundary_Q123--\r\n"));
+  EXPECT_NE(m->find("Content-Type: message/delivery-status\r\n"), std::string::npos);
+  EXPECT_NE(m->find("Reporting-MTA: dns; mail.example.org\r\n"), std::string::npos);
+  EXPECT_NE(m->find("Original-Envelope-Id: env-1\r\n"), std::string::npos);
+  EXPECT_NE(m->find("\r\nOriginal-Recipient: rfc822;Bob@remote.test\r\n"
+                    "Final-Recipient: rfc822;bob@remote.test\r\nAction: failed\r\n"
+                    "Status: 5.1.1\r\nRemote-MTA: dns; mx.remote.test\r\n"
+                    "Diagnostic-Code: smtp; 550 5.1.1 <bob@remote.test>: no such user\r\n"),
+            std::string::npos)
+      << *m;
+  EXPECT_NE(m->find("Content-Type: message/rfc822\r\n"), std::string::npos);
+  EXPECT_NE(m->find(kOriginal), std::string::npos) << "the original, whole";
+  // Every line ends in CRLF.
+  EXPECT_EQ(count(*m, "\n"), count(*m, "\r\n"));
+}
+
+TEST(Bounce, HeadersOnlyOnRequestOrWhenLarge) {
+  BounceRequest r = request();
+  r.headers_only = true;
+  auto m = make_bounce(r);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->find("Content-Type: text/rfc822-headers\r\n"), std::string::npos);
+  EXPECT_NE(m->find("Subject: hi\r\n"), std::string::npos);
+  EXPECT_EQ(m->find("Hello Bob."), std::string::npos);
+  r = request();
+  r.max_original = 10;
+  m = make_bounce(r);
+  EXPECT_EQ(m->find("Hello Bob."), std::string::npos);
+}
+
+TEST(Bounce, DelayedNoticeAndNoHeaderInjection) {
+  BounceRequest r = request();
+  r.recipients[0].action = RecipientStatus::Action::kDelayed;
+  r.recipients[0].status = "4.4.1";
+  r.recipients[0].diagnostic = "connection refused\r\nX-Injected: yes";
+  auto m = make_bounce(r);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->find("Subject: Delayed Mail"), std::string::npos);
+  EXPECT_NE(m->find("Action: delayed\r\n"), std::string::npos);
+  EXPECT_EQ(m->find("\r\nX-Injected"), std::string::npos);
+}
+
+TEST(Bounce, Utf8AddressesUseGlobalTypes) {
+  BounceRequest r = request();
+  r.recipients[0].final_recipient =
+      "b\xc3\xb6"
+      "b@remote.test";
+  auto m = make_bounce(r);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->find("Content-Type: message/global-delivery-status\r\n"), std::string::npos);
+  EXPECT_NE(m->find("Final-Recipient: utf-8;b\xc3\xb6"
+                    "b@remote.test\r\n"),
+            std::string::npos);
+  EXPECT_NE(m->find("Content-Type: message/global\r\n"), std::string::npos);
+}
+
+TEST(Bounce, HeaderBlock) {
+  EXPECT_EQ(header_block("A: 1\r\n\r\nbody"), "A: 1\r\n\r\n");
+  EXPECT_EQ(header_block("A: 1\r\n"), "A: 1\r\n");
+  EXPECT_EQ(header_block("\r\nbody"), "\r\n");
+}
+
+}  // namespace
+}  // namespace sealpost::delivery
