@@ -285,8 +285,9 @@ def test_connection_refused():
     assert rep["address"] is None and rep["verification"]["verified"] is False
 
 
-def scripted_server(greeting: bytes, ehlo: bytes) -> int:
-    """One plaintext SMTP connection: greeting, then `ehlo` to EHLO, 221 to QUIT."""
+def scripted_server(greeting: bytes, ehlo: bytes, starttls: bytes = b"502 5.5.1 no\r\n") -> int:
+    """One plaintext SMTP connection: greeting, then `ehlo` to EHLO, `starttls` to STARTTLS,
+    221 to QUIT."""
     srv = socket.socket()
     srv.bind(("127.0.0.1", 0))
     srv.listen(1)
@@ -309,6 +310,8 @@ def scripted_server(greeting: bytes, ehlo: bytes) -> int:
                         verb = cmd[:4].upper()
                         if verb == b"EHLO":
                             conn.sendall(ehlo)
+                        elif verb == b"STAR":
+                            conn.sendall(starttls)
                         elif verb == b"QUIT":
                             conn.sendall(b"221 2.0.0 bye\r\n")
                             return
@@ -330,6 +333,17 @@ def test_starttls_not_offered():
     assert "STARTTLS is not offered" in one_line_error(r)
     assert rep["smtp"]["starttls_offered"] is False
     assert rep["smtp"]["greeting"] == "220 plain.test ESMTP"
+    assert rep["tls"] is None
+
+
+def test_starttls_refused():
+    port = scripted_server(b"220 busy.test ESMTP\r\n", b"250-busy.test\r\n250 STARTTLS\r\n",
+                           b"454 4.7.0 TLS not available\r\n")
+    r, rep = tls_check_json(f"127.0.0.1:{port}", "--starttls", "--timeout", "10")
+    assert r.returncode == EX_TEMPFAIL, r.out + r.err
+    line = one_line_error(r)
+    assert "STARTTLS refused" in line and "454 4.7.0 TLS not available" in line
+    assert rep["smtp"]["starttls_offered"] is True
     assert rep["tls"] is None
 
 

@@ -19,6 +19,20 @@ using smtp::FailureReason;
 
 constexpr std::chrono::seconds kSmtpAfterTls{10};
 
+int exit_code(ConnectError error) {
+  switch (error) {
+    case ConnectError::kNoHost:
+      return kExNoHost;
+    case ConnectError::kRefused:  // nothing listens there: no service
+      return kExUnavailable;
+    case ConnectError::kTempDns:
+    case ConnectError::kTimeout:
+    case ConnectError::kUnreachable:
+      break;
+  }
+  return kExTempFail;
+}
+
 std::string local_host_name() {
   char buf[256] = {};
   if (::gethostname(buf, sizeof buf - 1) != 0 || buf[0] == '\0') return "localhost";
@@ -40,9 +54,7 @@ class Probe {
 
     auto connected = conn_.connect(o_.host, o_.port, addresses, deadline_);
     if (!connected) {
-      static constexpr int kCodes[] = {kExNoHost, kExTempFail, kExUnavailable, kExTempFail,
-                                       kExTempFail};  // ConnectError order
-      fail(kCodes[static_cast<int>(connected.error().kind)], connected.error().message);
+      fail(exit_code(connected.error().kind), connected.error().message);
       return std::move(result_);
     }
     result_.address = conn_.peer_address();
@@ -60,6 +72,8 @@ class Probe {
     if (!result_.error.empty()) return std::move(result_);  // the handshake failed
     const smtp::SessionFailure& f = session.failure();
     if (!tls_up_) {
+      if (!result_.starttls_offered && session.capabilities().esmtp)
+        result_.starttls_offered = session.capabilities().starttls;
       session_failed(f);
     } else {
       result_.auth_mechanisms = session.capabilities().auth_mechanisms;
