@@ -2,14 +2,17 @@
 remote_deliver_probe against the DNSSEC lab (dnslab.py) and aiosmtpd receivers on loopback:
 DANE-EE with a matching TLSA record delivers; a wrong TLSA, a bogus zone or a stripped
 STARTTLS under a policy that requires TLS defers with nothing delivered; an unsigned zone gets
-opportunistic TLS; `may` delivers in cleartext to a server without STARTTLS; null MX bounces.
+opportunistic TLS; `may` delivers in cleartext to a server without STARTTLS, and retries in
+cleartext after a failed handshake where `encrypt` defers; null MX bounces; MX fallback.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import ssl
 import subprocess
+import warnings
 from pathlib import Path
 
 import pytest
@@ -48,7 +51,6 @@ def spki_sha256(cert: Path) -> str:
                          check=True, capture_output=True, timeout=10).stdout
     der = subprocess.run(["openssl", "pkey", "-pubin", "-outform", "DER"], input=pub,
                          check=True, capture_output=True, timeout=10).stdout
-    import hashlib
     return hashlib.sha256(der).hexdigest()
 
 
@@ -60,7 +62,7 @@ def env(tmp_path_factory):
     pki = harness.make_pki(root / "pki")
     cert, key, _ = pki.make_leaf(root / "pki", "mx", "mx.lab.test",
                                  "DNS:mx.lab.test,DNS:mx.plain.test", "ec")
-    tls_port, plain_port = harness.free_ports(2)
+    tls_port, plain_port, broken_port = harness.free_ports(3)
     good = spki_sha256(cert)
     wrong = "00" * 32
 
@@ -81,20 +83,30 @@ def env(tmp_path_factory):
 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     ctx.load_cert_chain(str(cert), str(key))
-    tls_rx, plain_rx = Collector(), Collector()
+    # Offers STARTTLS but cannot complete a handshake with a TLS 1.2+ client.
+    broken = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    broken.load_cert_chain(str(cert), str(key))
+    with warnings.catch_warnings():  # TLS 1.1 is deprecated: that is the point here
+        warnings.simplefilter("ignore", DeprecationWarning)
+        broken.minimum_version = broken.maximum_version = ssl.TLSVersion.TLSv1_1
+    tls_rx, plain_rx, broken_rx = Collector(), Collector(), Collector()
     servers = [
         aiosmtpd_controller.Controller(tls_rx, hostname="127.0.0.1", port=tls_port,
                                        tls_context=ctx, require_starttls=False,
                                        server_hostname="mx.lab.test"),
         aiosmtpd_controller.Controller(plain_rx, hostname="127.0.0.1", port=plain_port,
                                        server_hostname="mx.strip.test"),
+        aiosmtpd_controller.Controller(broken_rx, hostname="127.0.0.1", port=broken_port,
+                                       tls_context=broken, require_starttls=False,
+                                       server_hostname="mx.plain.test"),
     ]
     for s in servers:
         s.start()
     message = root / "message.eml"
     message.write_bytes(b"From: a@sender.test\nTo: b@lab.test\nSubject: remote\n\nHello.\n")
     yield {"lab": lab, "tls_port": tls_port, "plain_port": plain_port, "tls_rx": tls_rx,
-           "plain_rx": plain_rx, "message": message, "ca": pki.ca_cert}
+           "plain_rx": plain_rx, "broken_port": broken_port, "broken_rx": broken_rx,
+           "message": message, "ca": pki.ca_cert}
     for s in servers:
         s.stop()
     lab.stop()
@@ -221,4 +233,29 @@ def test_stripped_starttls_may_delivers_cleartext(env):
     [line] = attempts(out)
     assert "policy=may tls=none" in line and "cleartext" in line, line
     [m] = received(env["plain_rx"], "clear@plain.test")
+    assert not m["tls"]
+
+
+def test_encrypt_accepts_unverified_peer(env):
+    rc, out = deliver(env, "plain.test", "enc@plain.test", policy="encrypt")
+    assert rc == 0, out
+    [line] = attempts(out)
+    assert "policy=encrypt" in line and "verified=none" in line and "tls=TLSv1." in line, line
+    [m] = received(env["tls_rx"], "enc@plain.test")
+    assert m["tls"]
+
+
+def test_failed_handshake(env):
+    rc, out = deliver(env, "plain.test", "hs-encrypt@plain.test", port=env["broken_port"],
+                      policy="encrypt")
+    assert rc == EX_TEMPFAIL, out
+    assert "4.7.5 encrypt: TLS handshake failed" in out, out
+    assert not received(env["broken_rx"], "hs-encrypt@plain.test")
+    # RFC 7435: opportunistic TLS may retry in cleartext, on a new connection.
+    rc, out = deliver(env, "plain.test", "hs-may@plain.test", port=env["broken_port"])
+    assert rc == 0, out
+    first, second = attempts(out)
+    assert "4.7.0 may: TLS handshake failed" in first, out
+    assert "tls=none" in second and "delivered=1" in second, out
+    [m] = received(env["broken_rx"], "hs-may@plain.test")
     assert not m["tls"]

@@ -117,12 +117,16 @@ class Attempt {
 
   void finish(const smtp::ClientSession& session) {
     const smtp::SessionFailure& f = session.failure();
+    // A STARTTLS refused with 454 was offered all the same (after TLS the list is forgotten).
+    starttls_offered_ = starttls_offered_ || session.capabilities().starttls;
     // The policy's word first: a refused TLS is a 4.7.x deferral whatever the session says.
     if (!verdict_ && cs_tls_relevant(f)) verdict_ = tls::evaluate(req_, observation());
     if (verdict_) {
       result_.reason = verdict_->reason;
       if (verdict_->kind == tls::Verdict::Kind::kDefer) {
-        result_.failure = defer("4.7.5", verdict_->reason);
+        std::string why = verdict_->reason;
+        if (f.reply.code != 0) why += " (server said \"" + f.reply.summary() + "\")";
+        result_.failure = defer("4.7.5", why);
         return;
       }
       if (verdict_->kind == tls::Verdict::Kind::kProceedCleartext && tls_attempted_ && !peer_) {
