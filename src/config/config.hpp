@@ -69,6 +69,38 @@ struct AuthThrottle {
   std::chrono::seconds window{3600};  // failures are forgotten after this long without one
 };
 
+// The resolver sealpostd uses for remote delivery (src/dns): DNSSEC-validating libunbound.
+struct Dns {
+  // "IP[@PORT]" upstreams; empty: full recursion from the root (or resolv.conf, below).
+  std::vector<std::string> forwarders;
+  // DNSSEC trust anchor files (DS/DNSKEY lines or unbound-anchor's root.key); empty: the root
+  // anchor from dns-root-data / unbound-anchor.
+  std::vector<std::filesystem::path> trust_anchors;
+  bool use_resolv_conf = false;  // forward to /etc/resolv.conf's servers instead of recursing
+};
+
+// Remote delivery (src/delivery/remote) and its TLS policy (src/tls/policy, RFC 7672/8461).
+struct DomainTlsPolicy {
+  std::string domain;               // lower case; exact match
+  std::vector<std::string> policy;  // chain of dane | mta-sts | verify | encrypt | may | none
+};
+
+struct Outbound {
+  std::string helo_name;  // EHLO name; empty: hostname
+  std::vector<std::string> tls_policy = {"dane", "mta-sts", "may"};
+  std::vector<DomainTlsPolicy> domains;  // per-destination overrides of tls_policy
+  std::uint16_t mx_port = 25;            // tests point delivery at MX hosts on another port
+  std::filesystem::path ca_file;         // PKIX trust anchors; empty: the system store
+  std::chrono::seconds timeout{300};     // one delivery attempt, greeting to QUIT
+};
+
+// Retry schedule of the queue (src/delivery/scheduler).
+struct QueueTiming {
+  std::chrono::seconds first_retry{60};
+  std::chrono::seconds max_retry{3600};
+  std::chrono::seconds lifetime{5 * 24 * 3600};  // then the message bounces
+};
+
 struct Config {
   std::filesystem::path source;  // file it was read from; empty for the embedded default
   std::string hostname = "localhost";
@@ -83,6 +115,9 @@ struct Config {
   Limits limits;
   Accounts accounts;
   AuthThrottle auth;
+  Dns dns;
+  Outbound outbound;
+  QueueTiming queue;
 
   // Derived paths under state_dir.
   std::filesystem::path spool_dir() const { return state_dir / "spool"; }

@@ -134,6 +134,12 @@ std::expected<Endpoint, std::string> parse_endpoint(std::string_view text) {
   return Endpoint{canonical, static_cast<std::uint16_t>(port)};
 }
 
+bool is_ip_literal(std::string_view text) {
+  std::string s(text);
+  unsigned char binary[sizeof(in6_addr)];
+  return inet_pton(AF_INET, s.c_str(), binary) == 1 || inet_pton(AF_INET6, s.c_str(), binary) == 1;
+}
+
 std::string endpoint_text(const Listener& l) {
   bool v6 = l.address.find(':') != std::string::npos;
   return (v6 ? "[" + l.address + "]" : l.address) + ":" + std::to_string(l.port);
@@ -284,6 +290,10 @@ class Reader {
   void read_limits(const toml::node& node, Limits& limits) const;
   void read_accounts(const toml::node& node, Accounts& accounts) const;
   void read_auth(const toml::node& node, AuthThrottle& auth) const;
+  void read_dns(const toml::node& node, Dns& dns) const;
+  void read_outbound(const toml::node& node, Outbound& outbound) const;
+  void read_queue(const toml::node& node, QueueTiming& queue) const;
+  std::vector<std::string> read_policy_chain(const toml::node& node, const std::string& key) const;
 
   std::string file_;
   fs::path base_dir_;
@@ -292,7 +302,7 @@ class Reader {
 Config Reader::read(const toml::table& root) {
   check_keys(root, "",
              {"hostname", "state_dir", "threads", "log_level", "postmaster", "pki", "listen",
-              "domains", "mailbox", "limits", "accounts", "auth"});
+              "domains", "mailbox", "limits", "accounts", "auth", "dns", "outbound", "queue"});
   Config config;
   config.source = file_;
 
@@ -325,6 +335,9 @@ Config Reader::read(const toml::table& root) {
   if (const toml::node* n = root.get("limits")) read_limits(*n, config.limits);
   if (const toml::node* n = root.get("accounts")) read_accounts(*n, config.accounts);
   if (const toml::node* n = root.get("auth")) read_auth(*n, config.auth);
+  if (const toml::node* n = root.get("dns")) read_dns(*n, config.dns);
+  if (const toml::node* n = root.get("outbound")) read_outbound(*n, config.outbound);
+  if (const toml::node* n = root.get("queue")) read_queue(*n, config.queue);
 
   if (const toml::node* n = root.get("postmaster")) {
     config.postmaster = as_string(*n, "postmaster");
@@ -540,6 +553,109 @@ void Reader::read_accounts(const toml::node& node, Accounts& accounts) const {
   }
 }
 
+void Reader::read_dns(const toml::node& node, Dns& dns) const {
+  const toml::table& t = as_table(node, "dns");
+  check_keys(t, "dns", {"forwarders", "trust_anchors", "use_resolv_conf"});
+  if (const toml::node* n = t.get("forwarders")) {
+    for (auto& [value, line] : as_strings(*n, "dns.forwarders")) {
+      // IP[@PORT], as libunbound's ub_ctx_set_fwd takes it.
+      std::string_view ip = value;
+      std::size_t at = value.find('@');
+      if (at != std::string::npos) {
+        std::string_view port = ip.substr(at + 1);
+        ip = ip.substr(0, at);
+        unsigned p = 0;
+        auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), p);
+        if (port.empty() || ec != std::errc() || end != port.data() + port.size() || p == 0 ||
+            p > 65535)
+          fail(line, "dns.forwarders", "\"" + value + "\": port must be 1-65535");
+      }
+      if (!is_ip_literal(ip))
+        fail(line, "dns.forwarders", "\"" + value + "\" is not IP[@PORT] (an IP address)");
+      dns.forwarders.push_back(value);
+    }
+  }
+  if (const toml::node* n = t.get("trust_anchors")) {
+    for (auto& [value, line] : as_strings(*n, "dns.trust_anchors"))
+      dns.trust_anchors.push_back(resolve(value));
+  }
+  if (const toml::node* n = t.get("use_resolv_conf"))
+    dns.use_resolv_conf = as_bool(*n, "dns.use_resolv_conf");
+  if (dns.use_resolv_conf && !dns.forwarders.empty())
+    fail(line_of(t), "dns.use_resolv_conf", "give forwarders or use_resolv_conf, not both");
+}
+
+std::vector<std::string> Reader::read_policy_chain(const toml::node& node,
+                                                   const std::string& key) const {
+  static constexpr std::string_view kPolicies[] = {"dane",    "mta-sts", "verify",
+                                                   "encrypt", "may",     "none"};
+  std::vector<std::string> chain;
+  for (auto& [value, line] : as_strings(node, key)) {
+    if (std::ranges::find(kPolicies, value) == std::end(kPolicies))
+      fail(line, key, "\"" + value + "\" is not one of: " + one_of(kPolicies));
+    chain.push_back(value);
+  }
+  if (chain.empty()) fail(line_of(node), key, "must name at least one policy");
+  return chain;
+}
+
+void Reader::read_outbound(const toml::node& node, Outbound& outbound) const {
+  const toml::table& t = as_table(node, "outbound");
+  check_keys(t, "outbound", {"helo_name", "tls_policy", "domain", "mx_port", "ca_file", "timeout"});
+  if (const toml::node* n = t.get("helo_name")) {
+    outbound.helo_name = as_string(*n, "outbound.helo_name");
+    if (!is_domain(outbound.helo_name))
+      fail(line_of(*n), "outbound.helo_name", "not a valid domain name");
+  }
+  if (const toml::node* n = t.get("tls_policy"))
+    outbound.tls_policy = read_policy_chain(*n, "outbound.tls_policy");
+  if (const toml::node* n = t.get("mx_port"))
+    outbound.mx_port = static_cast<std::uint16_t>(as_integer(*n, "outbound.mx_port", 1, 65535));
+  if (const toml::node* n = t.get("ca_file"))
+    outbound.ca_file = resolve(as_string(*n, "outbound.ca_file"));
+  if (const toml::node* n = t.get("timeout"))
+    outbound.timeout = std::chrono::seconds(as_integer(*n, "outbound.timeout", 10, 3600));
+  if (const toml::node* n = t.get("domain")) {
+    if (n->is_table())
+      fail(line_of(*n), "outbound.domain", "write [[outbound.domain]] (one per domain)");
+    const toml::array& array = as_array(*n, "outbound.domain");
+    for (std::size_t i = 0; i < array.size(); ++i) {
+      std::string path = "outbound.domain[" + std::to_string(i) + "]";
+      const toml::table& d = as_table(array[i], path);
+      check_keys(d, path, {"name", "tls_policy"});
+      const toml::node* name = d.get("name");
+      const toml::node* policy = d.get("tls_policy");
+      if (!name) fail(line_of(d), path + ".name", "missing required key");
+      if (!policy) fail(line_of(d), path + ".tls_policy", "missing required key");
+      DomainTlsPolicy p;
+      p.domain = lower(as_string(*name, path + ".name"));
+      if (!is_domain(p.domain))
+        fail(line_of(*name), path + ".name", "\"" + p.domain + "\" is not a domain name");
+      for (const auto& other : outbound.domains) {
+        if (other.domain == p.domain)
+          fail(line_of(*name), path + ".name", "\"" + p.domain + "\" is listed twice");
+      }
+      p.policy = read_policy_chain(*policy, path + ".tls_policy");
+      outbound.domains.push_back(std::move(p));
+    }
+  }
+}
+
+void Reader::read_queue(const toml::node& node, QueueTiming& queue) const {
+  const toml::table& t = as_table(node, "queue");
+  check_keys(t, "queue", {"first_retry", "max_retry", "lifetime"});
+  auto seconds = [&](std::string_view key, std::chrono::seconds& out, std::int64_t min,
+                     std::int64_t max) {
+    if (const toml::node* n = t.get(key))
+      out = std::chrono::seconds(as_integer(*n, join("queue", key), min, max));
+  };
+  seconds("first_retry", queue.first_retry, 1, 86400);
+  seconds("max_retry", queue.max_retry, 1, 7 * 86400);
+  seconds("lifetime", queue.lifetime, 60, 60 * 86400);
+  if (queue.max_retry < queue.first_retry)
+    fail(line_of(t), "queue.max_retry", "must not be shorter than queue.first_retry");
+}
+
 void Reader::read_auth(const toml::node& node, AuthThrottle& auth) const {
   const toml::table& t = as_table(node, "auth");
   check_keys(t, "auth", {"delay_after", "lockout_after", "lockout", "max_delay", "window"});
@@ -707,6 +823,26 @@ std::string to_toml(const Config& config) {
   out << "lockout = " << auth.lockout.count() << "\n";
   out << "max_delay = " << auth.max_delay.count() << "\n";
   out << "window = " << auth.window.count() << "\n";
+  out << "\n[dns]\n";
+  out << "forwarders = " << list(config.dns.forwarders, str) << "\n";
+  out << "trust_anchors = " << list(config.dns.trust_anchors, path) << "\n";
+  out << "use_resolv_conf = " << (config.dns.use_resolv_conf ? "true" : "false") << "\n";
+  const Outbound& outbound = config.outbound;
+  out << "\n[outbound]\n";
+  if (!outbound.helo_name.empty()) out << "helo_name = " << quote(outbound.helo_name) << "\n";
+  out << "tls_policy = " << list(outbound.tls_policy, str) << "\n";
+  out << "mx_port = " << outbound.mx_port << "\n";
+  if (!outbound.ca_file.empty()) out << "ca_file = " << quote(outbound.ca_file.string()) << "\n";
+  out << "timeout = " << outbound.timeout.count() << "\n";
+  for (const DomainTlsPolicy& d : outbound.domains) {
+    out << "\n[[outbound.domain]]\n";
+    out << "name = " << quote(d.domain) << "\n";
+    out << "tls_policy = " << list(d.policy, str) << "\n";
+  }
+  out << "\n[queue]\n";
+  out << "first_retry = " << config.queue.first_retry.count() << "\n";
+  out << "max_retry = " << config.queue.max_retry.count() << "\n";
+  out << "lifetime = " << config.queue.lifetime.count() << "\n";
   return out.str();
 }
 

@@ -295,3 +295,66 @@ TEST(ConfigErrors, AuthThrottleValues) {
 
 }  // namespace
 }  // namespace sealpost::config
+
+namespace sealpost::config {
+namespace {
+
+// [dns], [outbound], [queue]: remote delivery settings (issue 6).
+TEST(ConfigErrors, DnsForwarders) {
+  expect_error("[dns]\nforwarders = [\"127.0.0.1@53\", \"resolver.example\"]\n", 11,
+               "dns.forwarders", "is not IP[@PORT]");
+  expect_error("[dns]\nforwarders = [\"::1@0\"]\n", 11, "dns.forwarders", "port must be");
+  expect_error("[dns]\nforwarders = [\"::1\"]\nuse_resolv_conf = true\n", 10, "dns.use_resolv_conf",
+               "not both");
+}
+
+TEST(ConfigErrors, OutboundPolicies) {
+  expect_error("[outbound]\ntls_policy = [\"dane\", \"tofu\"]\n", 11, "outbound.tls_policy",
+               "\"tofu\" is not one of");
+  expect_error("[outbound]\ntls_policy = []\n", 11, "outbound.tls_policy", "at least one");
+  expect_error("[outbound]\nmx_port = 0\n", 11, "outbound.mx_port", "between 1 and 65535");
+  expect_error("[[outbound.domain]]\nname = \"example.org\"\n", 10, "outbound.domain[0].tls_policy",
+               "missing required key");
+  expect_error(
+      "[[outbound.domain]]\nname = \"example.org\"\ntls_policy = \"verify\"\n"
+      "[[outbound.domain]]\nname = \"EXAMPLE.org\"\ntls_policy = \"dane\"\n",
+      14, "outbound.domain[1].name", "listed twice");
+}
+
+TEST(ConfigErrors, QueueTiming) {
+  expect_error("[queue]\nfirst_retry = 600\nmax_retry = 60\n", 10, "queue.max_retry",
+               "must not be shorter");
+  expect_error("[queue]\nlifetime = 1\n", 11, "queue.lifetime", "between 60");
+}
+
+TEST(ConfigOutbound, ParsedAndPrinted) {
+  std::string toml =
+      std::string(kHead) +
+      "[dns]\nforwarders = \"127.0.0.1@5353\"\ntrust_anchors = [\"lab.key\"]\n"
+      "[outbound]\ntls_policy = [\"verify\"]\nmx_port = 2525\n"
+      "[[outbound.domain]]\nname = \"Example.ORG\"\ntls_policy = [\"dane\", \"encrypt\"]\n"
+      "[queue]\nfirst_retry = 5\nmax_retry = 30\nlifetime = 600\n";
+  Config c = load_string(toml, "t.toml", "/base");
+  EXPECT_EQ(c.dns.forwarders, std::vector<std::string>{"127.0.0.1@5353"});
+  ASSERT_EQ(c.dns.trust_anchors.size(), 1u);
+  EXPECT_EQ(c.dns.trust_anchors[0], std::filesystem::path("/base/lab.key"));
+  EXPECT_EQ(c.outbound.tls_policy, std::vector<std::string>{"verify"});
+  EXPECT_EQ(c.outbound.mx_port, 2525);
+  ASSERT_EQ(c.outbound.domains.size(), 1u);
+  EXPECT_EQ(c.outbound.domains[0].domain, "example.org");
+  EXPECT_EQ(c.outbound.domains[0].policy, (std::vector<std::string>{"dane", "encrypt"}));
+  EXPECT_EQ(c.queue.first_retry.count(), 5);
+  EXPECT_EQ(c.queue.lifetime.count(), 600);
+  // The printed effective configuration reads back to the same values.
+  Config again = load_string(to_toml(c), "again.toml", "/");
+  EXPECT_EQ(again.outbound.domains[0].policy, c.outbound.domains[0].policy);
+  EXPECT_EQ(again.dns.trust_anchors, c.dns.trust_anchors);
+  EXPECT_EQ(again.queue.max_retry.count(), 30);
+  // Defaults: dane, mta-sts, may; port 25.
+  Config d = load_string(kHead, "d.toml", "/base");
+  EXPECT_EQ(d.outbound.tls_policy, (std::vector<std::string>{"dane", "mta-sts", "may"}));
+  EXPECT_EQ(d.outbound.mx_port, 25);
+}
+
+}  // namespace
+}  // namespace sealpost::config
