@@ -76,7 +76,10 @@ class Run {
     in.mx_host = host.name;
     // RFC 7672 §2.2.1: for an implicit MX the address records stand in for the MX RRset.
     in.mx_status = plan.implicit ? addresses.status : plan.status;
-    if (in.mx_status == tls::DnsStatus::kSecure && chain_has(in.chain, tls::PolicyKind::kDane)) {
+    // TLSA only for a host whose addresses are secure too (RFC 7672 §2.2.2, as Postfix does):
+    // otherwise the records would vouch for an address an attacker may have chosen.
+    if (in.mx_status == tls::DnsStatus::kSecure && addresses.status == tls::DnsStatus::kSecure &&
+        chain_has(in.chain, tls::PolicyKind::kDane)) {
       std::string qname = "_" + std::to_string(o_.mx_port) + "._tcp." + host.name;
       dns::Result tlsa = resolver_.resolve(qname, dns::RrType::kTlsa);
       in.tlsa_status = dns_status(tlsa);
@@ -93,7 +96,7 @@ class Run {
       AttemptSettings settings{o_.helo_name, ctx_, o_.attempt_deadline, false};
       AttemptResult r = attempt(target, req, message_, settings);
       if (r.retry_cleartext) {
-        log(host.name, address, "-", &r, outcome_text(r.failure));
+        log(host.name, address, policy(req), &r, outcome_text(r.failure));
         settings.cleartext = true;
         r = attempt(target, req, message_, settings);
       }
