@@ -481,3 +481,13 @@ def test_trailing_dot_is_not_sent(daemon):
                             str(daemon.ca))
     assert r.returncode == 0, r.out + r.err
     assert rep["target"]["sni"] == "mail.test" == rep["target"]["reference_name"]
+
+
+def test_dane_with_unusable_resolver_options(tmp_path):
+    anchor = tmp_path / "anchor.ds"
+    anchor.write_text("this is not a trust anchor\n")
+    r = tls_check("mx.lab.test:465", "--dane", "--dns-server", "not-an-address",
+                  "--dns-trust-anchor", str(anchor), "--timeout", "10")
+    assert r.returncode == 78, r.out + r.err
+    assert "resolver" in one_line_error(r)
+    assert r.out == ""

@@ -32,6 +32,7 @@ TlsaLookup lookup_dane(const Options& o, Deadline deadline) {
   if (!resolver) {
     out.status = "error";
     out.detail = "resolver: " + resolver.error();
+    out.resolver_unusable = true;
     return out;
   }
 

@@ -23,6 +23,7 @@ struct TlsaLookup {
   std::size_t malformed = 0;           // RDATA that did not parse (unusable)
   std::vector<std::string> addresses;  // HOST's A and AAAA from the same resolver
   std::string address_security;        // of the address answers ("secure" only if all are)
+  bool resolver_unusable = false;      // bad --dns-server, no trust anchor: a setup error (exit 78)
 
   // Secure TLSA records: DANE applies and decides.
   bool applies() const { return security == "secure" && !records.empty(); }

@@ -21,6 +21,7 @@ constexpr int kExUnavailable = 69;
 constexpr int kExSoftware = 70;
 constexpr int kExTempFail = 75;
 constexpr int kExProtocol = 76;
+constexpr int kExConfig = 78;
 
 struct ProbeResult {
   std::string error;     // one line; "" when a TLS session was established

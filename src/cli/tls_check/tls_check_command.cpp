@@ -78,6 +78,10 @@ int TlsCheckCommand::run(std::ostream& out, std::ostream& err) {
     if (o.dane) {
       oc.dane_source = "dns";
       oc.dns = lookup_dane(o, deadline);
+      if (oc.dns->resolver_unusable) {
+        err << "sealpost tls-check: " << oc.dns->detail << "\n";
+        return kExConfig;
+      }
       if (oc.dns->applies()) oc.tlsa = oc.dns->records;
       addresses = oc.dns->addresses;
     } else if (!o.tlsa.empty()) {

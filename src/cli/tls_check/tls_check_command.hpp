@@ -23,7 +23,7 @@ class TlsCheckCommand {
 
   bool parsed() const;
   // Exit status: 0 verified, 1 TLS up but not verified, else sysexits(3) (64 usage, 68 no
-  // host, 69 no service / no TLS, 75 temporary, 76 protocol).
+  // host, 69 no service / no TLS, 75 temporary, 76 protocol, 78 unusable resolver options).
   int run(std::ostream& out, std::ostream& err);
 
  private:
