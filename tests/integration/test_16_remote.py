@@ -77,6 +77,9 @@ def env(tmp_path_factory):
     lab.add_zone("strip.test", zone(good, plain_port))
     lab.add_zone("implicit.test", ["@ A 127.0.0.1", f"_{tls_port}._tcp TLSA 3 1 1 {good}"])
     lab.add_zone("nullmx.test", ["@ MX 0 ."])
+    # Receivers listen on 127.0.0.1 only: the AAAA address (tried first) is refused.
+    lab.add_zone("dual.test", ["@ MX 10 mx", "mx AAAA ::1", "mx A 127.0.0.1",
+                               f"_{tls_port}._tcp.mx TLSA 3 1 1 {good}"])
     lab.add_zone("fallback.test", ["@ MX 10 dead", "@ MX 20 mx", "dead A 127.0.0.9",
                                    "mx A 127.0.0.1", f"_{tls_port}._tcp.mx TLSA 3 1 1 {good}"])
     lab.start()
@@ -259,3 +262,12 @@ def test_failed_handshake(env):
     assert "tls=none" in second and "delivered=1" in second, out
     [m] = received(env["broken_rx"], "hs-may@plain.test")
     assert not m["tls"]
+
+
+def test_ipv6_first_then_ipv4(env):
+    rc, out = deliver(env, "dual.test")
+    assert rc == 0, out
+    first, second = attempts(out)
+    assert "address=::1 " in first and "4.4.1" in first, out
+    assert "address=127.0.0.1 " in second and "verified=dane-ee" in second, out
+    assert received(env["tls_rx"], "b@dual.test")
