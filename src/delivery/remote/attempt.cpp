@@ -120,7 +120,7 @@ class Attempt {
     // A STARTTLS refused with 454 was offered all the same (after TLS the list is forgotten).
     starttls_offered_ = starttls_offered_ || session.capabilities().starttls;
     // The policy's word first: a refused TLS is a 4.7.x deferral whatever the session says.
-    if (!verdict_ && cs_tls_relevant(f)) verdict_ = tls::evaluate(req_, observation());
+    if (!verdict_ && is_tls_failure(f)) verdict_ = tls::evaluate(req_, observation());
     if (verdict_) {
       result_.reason = verdict_->reason;
       if (verdict_->kind == tls::Verdict::Kind::kDefer) {
@@ -172,7 +172,7 @@ class Attempt {
   }
 
   // Session failures that are the TLS policy's business.
-  static bool cs_tls_relevant(const smtp::SessionFailure& f) {
+  static bool is_tls_failure(const smtp::SessionFailure& f) {
     return f.reason == FailureReason::kTlsRequiredNotOffered ||
            f.reason == FailureReason::kTlsFailed;
   }
