@@ -116,7 +116,7 @@ def env(tmp_path_factory):
 
 
 def deliver(env, domain: str, *rcpts: str, port: int | None = None, policy: str | None = None,
-            ca: bool = False):
+            ca: bool = False, extra: tuple[str, ...] = ()):
     lab = env["lab"]
     args = [str(PROBE), "--domain", domain, "--from", "a@sender.test",
             "--message", str(env["message"]), "--mx-port", str(port or env["tls_port"]),
@@ -128,7 +128,7 @@ def deliver(env, domain: str, *rcpts: str, port: int | None = None, policy: str 
         args += ["--policy", policy]
     if ca:
         args += ["--ca-file", str(env["ca"])]
-    r = harness.run(args, check=False, timeout=60)
+    r = harness.run(args + list(extra), check=False, timeout=60)
     out = r.stdout.decode()
     assert "Traceback" not in out and r.stderr == b"", r.stderr.decode()
     return r.returncode, out
@@ -271,3 +271,13 @@ def test_ipv6_first_then_ipv4(env):
     assert "address=::1 " in first and "4.4.1" in first, out
     assert "address=127.0.0.1 " in second and "verified=dane-ee" in second, out
     assert received(env["tls_rx"], "b@dual.test")
+
+
+def test_per_domain_policy_overrides_default(env):
+    rcpt = "per-domain@plain.test"
+    rc, out = deliver(env, "PLAIN.test", rcpt, port=env["plain_port"], policy="may",
+                      extra=("--domain-policy", "other.test=none",
+                             "--domain-policy", "plain.test=encrypt"))
+    assert rc == EX_TEMPFAIL, out
+    assert "policy=encrypt" in out and "STARTTLS not offered" in out, out
+    assert not received(env["plain_rx"], rcpt)

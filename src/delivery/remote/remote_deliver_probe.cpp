@@ -28,6 +28,8 @@ int main(int argc, char** argv) {
   app.add_option("--trust-anchor", trust_anchor, "DS/DNSKEY file");
   app.add_option("--ca-file", o.ca_file, "PKIX trust anchors");
   app.add_option("--policy", policy, "TLS policy chain");
+  std::vector<std::string> domain_policies;
+  app.add_option("--domain-policy", domain_policies, "DOMAIN=CHAIN (repeat)");
   app.add_option("--helo", o.helo_name, "EHLO name");
   app.add_option("--timeout", timeout, "seconds per attempt");
   CLI11_PARSE(app, argc, argv);
@@ -39,6 +41,16 @@ int main(int argc, char** argv) {
     return 64;
   }
   o.policy_chain = *chain;
+  for (const std::string& dp : domain_policies) {
+    auto eq = dp.find('=');
+    auto c =
+        eq == std::string::npos ? std::nullopt : tls::parse_policy_chain(dp.substr(eq + 1), &error);
+    if (!c) {
+      std::cerr << "remote_deliver_probe: bad --domain-policy " << dp << " " << error << "\n";
+      return 64;
+    }
+    o.domain_policies[dp.substr(0, eq)] = *c;
+  }
   o.resolver.forwarders = dns_servers;
   if (!trust_anchor.empty()) o.resolver.trust_anchor_files = {trust_anchor};
   o.resolver.timeout = std::chrono::seconds(5);

@@ -7,6 +7,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cctype>
 #include <random>
 
 #include "delivery/remote/attempt.hpp"
@@ -41,7 +42,10 @@ class Run {
         ctx_(impl.ssl_ctx.get()),
         resolver_(resolver),
         domain_(std::move(domain)),
-        message_(message) {}
+        message_(message) {
+    auto it = o_.domain_policies.find(domain_);
+    chain_ = it != o_.domain_policies.end() ? it->second : o_.policy_chain;
+  }
 
   std::vector<Outcome> deliver() {
     std::mt19937 rng(std::random_device{}());
@@ -71,7 +75,7 @@ class Run {
       return std::nullopt;
     }
     tls::PolicyInput in;
-    in.chain = o_.policy_chain;
+    in.chain = chain_;
     in.domain = domain_;
     in.mx_host = host.name;
     // RFC 7672 §2.2.1: for an implicit MX the address records stand in for the MX RRset.
@@ -155,6 +159,7 @@ class Run {
   dns::BlockingResolver& resolver_;
   std::string domain_;
   const smtp::OutgoingMessage& message_;
+  std::vector<tls::PolicyKind> chain_;
 };
 
 }  // namespace
@@ -179,6 +184,8 @@ std::vector<Outcome> RemoteDelivery::deliver(std::string_view domain,
                                              const RemoteMessage& message) {
   std::string d(domain);
   if (!d.empty() && d.back() == '.') d.pop_back();
+  std::transform(d.begin(), d.end(), d.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
   auto resolver = dns::BlockingResolver::create(impl_->options.resolver);
   if (!resolver)
     return std::vector<Outcome>(message.recipients.size(),

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <expected>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -24,6 +25,8 @@ struct RemoteOptions {
   int mx_port = 25;                     // tests deliver to MX hosts on a high port
   std::string ca_file;                  // PKIX trust anchors; empty: the system store
   std::vector<tls::PolicyKind> policy_chain = tls::kDefaultPolicyChain;
+  // Per destination domain (lower case, exact match, no trailing dot): replaces policy_chain.
+  std::map<std::string, std::vector<tls::PolicyKind>, std::less<>> domain_policies;
   std::chrono::seconds attempt_deadline{300};  // one connection, greeting to QUIT
   bool shuffle_equal_preference = true;        // RFC 5321 §5.1 (off for deterministic tests)
   // Where the per-attempt lines go; empty: spdlog at info level.
