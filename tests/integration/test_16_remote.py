@@ -3,15 +3,18 @@ remote_deliver_probe against the DNSSEC lab (dnslab.py) and aiosmtpd receivers o
 DANE-EE with a matching TLSA record delivers; a wrong TLSA, a bogus zone or a stripped
 STARTTLS under a policy that requires TLS defers with nothing delivered; an unsigned zone gets
 opportunistic TLS; `may` delivers in cleartext to a server without STARTTLS, and retries in
-cleartext after a failed handshake where `encrypt` defers; null MX bounces; MX fallback.
+cleartext after a failed handshake where `encrypt` defers; null MX bounces; MX and address
+fallback; per-domain policies; a silent server is deferred within the attempt deadline.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
+import socket
 import ssl
 import subprocess
+import time
 import warnings
 from pathlib import Path
 
@@ -121,7 +124,9 @@ def deliver(env, domain: str, *rcpts: str, port: int | None = None, policy: str 
     args = [str(PROBE), "--domain", domain, "--from", "a@sender.test",
             "--message", str(env["message"]), "--mx-port", str(port or env["tls_port"]),
             "--dns-server", lab.resolver_address, "--trust-anchor", str(lab.trust_anchor_file),
-            "--helo", "client.sender.test", "--timeout", "10"]
+            "--helo", "client.sender.test"]
+    if "--timeout" not in extra:
+        args += ["--timeout", "10"]
     for r in rcpts or (f"b@{domain}",):
         args += ["--to", r]
     if policy:
@@ -281,3 +286,16 @@ def test_per_domain_policy_overrides_default(env):
     assert rc == EX_TEMPFAIL, out
     assert "policy=encrypt" in out and "STARTTLS not offered" in out, out
     assert not received(env["plain_rx"], rcpt)
+
+
+def test_silent_server_deferred_within_the_deadline(env):
+    with socket.socket() as silent:  # the kernel accepts; nobody ever speaks
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(4)
+        start = time.monotonic()
+        rc, out = deliver(env, "plain.test", "silent@plain.test", port=silent.getsockname()[1],
+                          extra=("--timeout", "2"))
+        elapsed = time.monotonic() - start
+    assert rc == EX_TEMPFAIL, out
+    assert results(out)["silent@plain.test"].startswith("451 4.4.2"), out
+    assert elapsed < 8, elapsed
