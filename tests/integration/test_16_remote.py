@@ -64,7 +64,9 @@ def env(tmp_path_factory):
     root = tmp_path_factory.mktemp("remote")
     pki = harness.make_pki(root / "pki")
     cert, key, _ = pki.make_leaf(root / "pki", "mx", "mx.lab.test",
-                                 "DNS:mx.lab.test,DNS:mx.plain.test", "ec")
+                                 "DNS:mx.lab.test,DNS:mx.plain.test,DNS:mx.ta.test", "ec")
+    fullchain = root / "pki" / "mx-fullchain.pem"  # DANE-TA(2) needs the TA in the chain
+    fullchain.write_bytes(cert.read_bytes() + pki.ca_cert.read_bytes())
     tls_port, plain_port, broken_port = harness.free_ports(3)
     good = spki_sha256(cert)
     wrong = "00" * 32
@@ -80,6 +82,11 @@ def env(tmp_path_factory):
     lab.add_zone("strip.test", zone(good, plain_port))
     lab.add_zone("implicit.test", ["@ A 127.0.0.1", f"_{tls_port}._tcp TLSA 3 1 1 {good}"])
     lab.add_zone("nullmx.test", ["@ MX 0 ."])
+    lab.add_zone("ta.test", ["@ MX 10 mx", "mx A 127.0.0.1",
+                             f"_{tls_port}._tcp.mx TLSA 2 1 1 {spki_sha256(pki.ca_cert)}"])
+    # DANE-TA checks the name too (RFC 7672 §3.2.2): mx.tanamed.test is not in the certificate.
+    lab.add_zone("tanamed.test", ["@ MX 10 mx", "mx A 127.0.0.1",
+                                  f"_{tls_port}._tcp.mx TLSA 2 1 1 {spki_sha256(pki.ca_cert)}"])
     # Receivers listen on 127.0.0.1 only: the AAAA address (tried first) is refused.
     lab.add_zone("dual.test", ["@ MX 10 mx", "mx AAAA ::1", "mx A 127.0.0.1",
                                f"_{tls_port}._tcp.mx TLSA 3 1 1 {good}"])
@@ -88,7 +95,7 @@ def env(tmp_path_factory):
     lab.start()
 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(cert), str(key))
+    ctx.load_cert_chain(str(fullchain), str(key))
     # Offers STARTTLS but cannot complete a handshake with a TLS 1.2+ client.
     broken = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     broken.load_cert_chain(str(cert), str(key))
@@ -299,3 +306,17 @@ def test_silent_server_deferred_within_the_deadline(env):
     assert rc == EX_TEMPFAIL, out
     assert results(out)["silent@plain.test"].startswith("451 4.4.2"), out
     assert elapsed < 8, elapsed
+
+
+def test_dane_ta(env):
+    rc, out = deliver(env, "ta.test")
+    assert rc == 0, out
+    assert "verified=dane-ta" in attempts(out)[0], out
+    assert received(env["tls_rx"], "b@ta.test")
+
+
+def test_dane_ta_wrong_name_defers(env):
+    rc, out = deliver(env, "tanamed.test")
+    assert rc == EX_TEMPFAIL, out
+    assert results(out)["b@tanamed.test"].startswith("451 4.7.5"), out
+    assert not received(env["tls_rx"], "b@tanamed.test")
