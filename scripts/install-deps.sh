@@ -7,7 +7,7 @@ set -euo pipefail
 build_pkgs=(
   build-essential cmake ninja-build pkg-config ccache openssl
   libssl-dev libasio-dev libtomlplusplus-dev libcli11-dev libspdlog-dev libfmt-dev zlib1g-dev
-  libunbound-dev nlohmann-json3-dev libcurl4-openssl-dev
+  libunbound-dev dns-root-data nlohmann-json3-dev libcurl4-openssl-dev
 )
 test_pkgs=(
   libgtest-dev clang-14 libclang-rt-14-dev clang-format
