@@ -39,7 +39,10 @@ void add_send_options(CLI::App& cmd, SendOptions& o) {
   cmd.add_option("--pin-sha256", o.pin_sha256, "base64 SHA-256 of the server's public key");
   cmd.add_option("--mechanism", o.mechanism, "SASL mechanism (default: strongest offered)");
   cmd.add_option("--helo-name", o.helo_name, "name sent in EHLO (default: this host's name)");
-  cmd.add_option("--connect-timeout", o.connect_timeout, "seconds (default 30)");
+  cmd.add_option("--connect-timeout", o.connect_timeout,
+                 "seconds for the TCP connect (default 30)");
+  cmd.add_option("--timeout", o.timeout,
+                 "seconds for each read, write and TLS handshake (default 60)");
   cmd.add_option("--dns-server", o.dns_servers,
                  "resolve SRV and host names through this resolver, IP[@PORT] (repeatable)");
   cmd.add_option("--dns-trust-anchor", o.dns_trust_anchors,
@@ -152,6 +155,7 @@ bool is_address_literal(const std::string& host) {
 std::optional<OptionError> split_server(SendOptions& o) {
   std::string s = o.server;
   std::string port_text;
+  bool port_given = false;  // a ':' before the port: "host:" is a mistake, not "no port"
   if (!s.empty() && s.front() == '[') {  // [v6]:port
     auto close = s.find(']');
     if (close == std::string::npos) return OptionError{kExUsage, "--server: missing ']'"};
@@ -159,15 +163,20 @@ std::optional<OptionError> split_server(SendOptions& o) {
     if (close + 1 < s.size()) {
       if (s[close + 1] != ':') return OptionError{kExUsage, "--server: bad port"};
       port_text = s.substr(close + 2);
+      port_given = true;
     }
   } else if (auto colon = s.find(':');
              colon != std::string::npos && s.find(':', colon + 1) == std::string::npos) {
     o.host = s.substr(0, colon);
     port_text = s.substr(colon + 1);
+    port_given = true;
   } else {
     o.host = s;  // a name, or a bare IPv6 address without port
   }
-  if (!port_text.empty()) {
+  if (port_given) {
+    if (port_text.empty())
+      return OptionError{kExUsage,
+                         "--server " + s + " names no port (leave out the ':' for the default)"};
     char* end = nullptr;
     long p = std::strtol(port_text.c_str(), &end, 10);
     if (*end != '\0' || p < 1 || p > 65535) return OptionError{kExUsage, "--server: bad port"};
@@ -218,6 +227,7 @@ std::optional<OptionError> finish_send_options(SendOptions& o) {
                         " needs a password (--password-env, --password-command or the client "
                         "configuration file)");
   if (o.connect_timeout < 1) return OptionError{kExUsage, "--connect-timeout must be >= 1"};
+  if (o.timeout < 1) return OptionError{kExUsage, "--timeout must be >= 1"};
   return std::nullopt;
 }
 

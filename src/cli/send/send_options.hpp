@@ -57,7 +57,10 @@ struct SendOptions {
   std::string pin_sha256;  // base64 of SHA-256(SubjectPublicKeyInfo DER)
   std::string mechanism;   // empty: strongest both sides support
   std::string helo_name;
-  int connect_timeout = 30;  // seconds
+  int connect_timeout = 30;  // seconds, the TCP connect
+  // Seconds for each network step after it (msmtp's --timeout): every read (so every awaited
+  // reply, capped further by RFC 5321 §4.5.3.2), every write and the TLS handshake.
+  int timeout = 60;
 };
 
 // Registers the options on `cmd` (the `send` subcommand or the sendmail-mode app).

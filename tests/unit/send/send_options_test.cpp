@@ -102,7 +102,7 @@ TEST_F(SendOptionsTest, BadServersAreUsageErrors) {
 
 // Known gap (send_options.cpp, not fixed here): an empty port after the colon is taken as
 // "no port" and the default is used, where a typo deserves EX_USAGE.
-TEST_F(SendOptionsTest, DISABLED_EmptyPortIsUsageError) {
+TEST_F(SendOptionsTest, EmptyPortIsUsageError) {
   for (std::string s : {"host:", "[::1]:"}) {
     auto [code, o] = finish({"--server", s, "r@x"});
     EXPECT_EQ(code, kExUsage) << s << " -> port " << o.port;
@@ -128,6 +128,15 @@ TEST_F(SendOptionsTest, StarttlsAndPlaintextExcludeEachOther) {
 TEST_F(SendOptionsTest, ConnectTimeoutMustBePositive) {
   EXPECT_EQ(finish({"--server", "h", "--connect-timeout", "0", "r@x"}).first, kExUsage);
   EXPECT_FALSE(parse({"--server", "h", "--connect-timeout", "soon", "r@x"}).has_value());
+}
+
+TEST_F(SendOptionsTest, TimeoutDefaultsTo60AndMustBePositive) {
+  auto [code, o] = finish({"--server", "h", "r@x"});
+  ASSERT_EQ(code, 0);
+  EXPECT_EQ(o.timeout, 60);
+  EXPECT_EQ(finish({"--server", "h", "--timeout", "7", "r@x"}).second.timeout, 7);
+  EXPECT_EQ(finish({"--server", "h", "--timeout", "0", "r@x"}).first, kExUsage);
+  EXPECT_FALSE(parse({"--server", "h", "--timeout", "soon", "r@x"}).has_value());
 }
 
 TEST_F(SendOptionsTest, SendmailFlags) {
