@@ -165,6 +165,20 @@ def test_starttls_with_sealpostd(sd):
     sd.wait_for_maildir("user@mail.test")
 
 
+def test_starttls_at_implicit_port_times_out(sd):
+    # sealpostd's implicit port waits for a ClientHello, send --starttls for a greeting: only
+    # --timeout ends it (once the 5-minute greeting wait), as one line, 75, nothing sent.
+    start = time.monotonic()
+    r = send(*auth_args(sd, "--starttls", "--timeout", "2"), "-f", ALICE.name,
+             "user@mail.test", input=b"Subject: wrong port\n\nx\n", env=PW_ENV, timeout=30)
+    elapsed = time.monotonic() - start
+    assert r.returncode == EX_TEMPFAIL, r.stderr.decode()
+    assert 1.9 <= elapsed < 10, elapsed
+    [line] = r.stderr.decode().splitlines()
+    assert "timed out after 2 s waiting for the server's greeting" in line, line
+    assert not sd.messages("user@mail.test")
+
+
 # -- scripted servers ---------------------------------------------------------------------------
 
 def free_port() -> int:
@@ -282,6 +296,20 @@ def test_connection_refused_is_tempfail(pki):
     r = send("--server", f"127.0.0.1:{free_port()}", "--ca", str(pki.ca_cert), "-f",
              "a@mail.test", "b@mail.test", input=b"x\n")
     assert r.returncode == EX_TEMPFAIL, r.stderr.decode()
+
+
+def test_silent_server_tls_handshake_times_out(pki):
+    # A listener that never answers the ClientHello (the kernel accepts for it): implicit TLS
+    # waits --timeout for the handshake, not forever, and it is an outage (75), not a refusal.
+    with socket.create_server(("127.0.0.1", 0)) as silent:
+        start = time.monotonic()
+        r = send("--server", f"127.0.0.1:{silent.getsockname()[1]}", "--ca", str(pki.ca_cert),
+                 "--timeout", "2", "-f", "a@mail.test", "b@mail.test", input=b"x\n", timeout=30)
+        elapsed = time.monotonic() - start
+    assert r.returncode == EX_TEMPFAIL, r.stderr.decode()
+    assert 1.9 <= elapsed < 10, elapsed
+    [line] = r.stderr.decode().splitlines()
+    assert "timed out after 2 s waiting for the TLS handshake" in line, line
 
 
 class StripProxy:

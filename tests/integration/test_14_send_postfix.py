@@ -27,7 +27,8 @@ USER, PASSWORD = "alice@mail.test", "alice-Secret-1"
 BOXES = ("exact@mail.test", "dated@mail.test", "to@mail.test", "cc@mail.test", "bcc1@mail.test",
          "bcc2@mail.test", "wrongpw@mail.test", "starttls@mail.test", "plain@mail.test",
          "refused@mail.test", "big@mail.test", "prose@mail.test", "dup@mail.test",
-         "eight@mail.test", "j\u00f6rg@mail.test", "utf8hdr@mail.test")
+         "eight@mail.test", "j\u00f6rg@mail.test", "utf8hdr@mail.test", "noutf8@mail.test",
+         "n\u00f6utf8@mail.test")
 SIZE_LIMIT = 200_000  # Postfix's message_size_limit here: advertised as SIZE
 
 
@@ -40,8 +41,9 @@ def peer(tmp_path_factory, pki):
     p = PostfixPeer(tmp_path_factory.mktemp("postfix"), pki.files["ecdsa.pem"],
                     pki.files["ecdsa.key"], mailboxes=BOXES, users={USER: PASSWORD},
                     main_cf={"message_size_limit": str(SIZE_LIMIT)},
-                    # the STARTTLS listener does not offer 8BITMIME: 8-bit mail must not go
-                    smtp_options={"smtpd_discard_ehlo_keywords": "8bitmime"})
+                    # the STARTTLS listener offers neither 8BITMIME nor SMTPUTF8: 8-bit and
+                    # UTF-8 mail must not go there
+                    smtp_options={"smtpd_discard_ehlo_keywords": "8bitmime,smtputf8"})
     p.ca = pki.ca_cert  # what send verifies the peer's certificate against
     try:
         p.start()
@@ -313,11 +315,24 @@ def test_utf8_recipient_uses_smtputf8(peer):
     assert split_delivered(got)[1][:2] == header_fields(msg.partition(b"\n\n")[0])[:2]
 
 
-@pytest.mark.xfail(strict=True, reason="send_driver does not pass PreparedMessage.utf8_headers "
-                   "to OutgoingMessage.smtputf8: RFC 6532 headers go out without SMTPUTF8")
 def test_utf8_header_uses_smtputf8(peer):
     msg = "From: alice@mail.test\nSubject: Gr\u00fc\u00dfe\n\nascii body\n".encode()
     r = send(peer, "utf8hdr@mail.test", input=msg)
     assert r.returncode == 0, r.stderr.decode()
     [got] = peer.wait_for_messages(1, address="utf8hdr@mail.test")
     assert received_with(got) == "UTF8SMTPSA", got.decode()
+
+
+@pytest.mark.parametrize("what", ["header", "recipient"])
+def test_utf8_without_smtputf8_is_data_error(peer, what):
+    # RFC 6531 §3.2: no downgrade; a UTF-8 header field is refused like a UTF-8 address, before
+    # MAIL FROM, with EX_DATAERR.
+    queued = peer.queued()
+    rcpt = "noutf8@mail.test" if what == "header" else "n\u00f6utf8@mail.test"
+    subject = "Gr\u00fc\u00dfe" if what == "header" else "ascii"
+    msg = f"From: alice@mail.test\nSubject: {subject}\n\nascii body\n".encode()
+    r = send(peer, "--starttls", rcpt, input=msg, port="smtp")
+    assert r.returncode == EX_DATAERR, r.stderr.decode()
+    assert b"SMTPUTF8" in r.stderr
+    assert b"MAIL FROM" not in r.stderr  # -v shows the dialogue: no transaction was begun
+    assert_nothing_for(peer, rcpt, queued)

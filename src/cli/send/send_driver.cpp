@@ -1,12 +1,14 @@
 // The driver: one connection, one message. The session decides the protocol; this file only
 // finds the server (discovery.hpp: SRV), moves bytes, performs STARTTLS and maps the outcome to
 // sysexits(3):
-//   75 EX_TEMPFAIL    4xx replies, timeouts, connection refused/closed, DNS EAI_AGAIN,
-//                     DNS SERVFAIL or DNSSEC-bogus SRV/address answers
+//   75 EX_TEMPFAIL    4xx replies, timeouts (--timeout: each read, write and TLS handshake;
+//                     --connect-timeout: the TCP connect), connection refused/closed, DNS
+//                     EAI_AGAIN, DNS SERVFAIL or DNSSEC-bogus SRV/address answers
 //   69 EX_UNAVAILABLE 5xx to the session/MAIL/RCPT, TLS failures (certificate, name, pin,
 //                     STARTTLS required but missing): a security refusal is not retried;
 //                     an SRV record with target "." (no submission service at the domain)
-//   65 EX_DATAERR     5xx to the message data (and SIZE, 8BITMIME, SMTPUTF8), bare CR
+//   65 EX_DATAERR     5xx to the message data (and SIZE, 8BITMIME, SMTPUTF8 missing for a UTF-8
+//                     address or header field), bare CR
 //   68 EX_NOHOST      the server name does not resolve
 //   76 EX_PROTOCOL    a reply that breaks the protocol
 //   64 EX_USAGE / 78 EX_CONFIG / 70 EX_SOFTWARE
@@ -15,10 +17,12 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <csignal>
 #include <iostream>
 #include <iterator>
 #include <optional>
+#include <string_view>
 
 #include "cli/send/discovery.hpp"
 #include "cli/send/message_prep.hpp"
@@ -66,6 +70,21 @@ int session_failure_code(const smtp::SessionFailure& f) {
   }
 }
 
+// What a reply timeout was waiting for, from the last command written: the session knows but
+// does not say, and "timed out" alone does not tell a wrong port from a slow server.
+std::string awaited_after(std::string_view written) {
+  if (written.find("BDAT ") != std::string_view::npos) return "the reply to BDAT";
+  while (written.ends_with("\r\n")) written.remove_suffix(2);
+  auto start = written.rfind("\r\n");
+  std::string_view line = start == std::string_view::npos ? written : written.substr(start + 2);
+  if (line == ".") return "the reply to the message data";
+  std::string verb(line.substr(0, line.find(' ')));
+  for (const char* known :
+       {"EHLO", "HELO", "STARTTLS", "AUTH", "MAIL", "RCPT", "DATA", "RSET", "QUIT"})
+    if (verb == known) return "the reply to " + verb;
+  return "the server's reply";  // an AUTH continuation
+}
+
 bool data_reason(FailureReason r) {
   return r == FailureReason::kDataRejected || r == FailureReason::kSizeExceeded ||
          r == FailureReason::kSmtpUtf8Unsupported || r == FailureReason::kEightBitUnsupported ||
@@ -100,9 +119,10 @@ class Run {
     if (o_.verbose) err_ << "sealpost send: " << route->how << "\n";
     if (auto failed = connect(discovery, *route)) return fail(failed->exit_code, failed->message);
     TlsParams tls{route->server_name, o_.ca_file, o_.pin_sha256, route->also_accept};
-    if (o_.tls == TlsChoice::kImplicit &&
-        !client_.start_tls(tls, std::chrono::seconds(o_.connect_timeout)))
-      return fail(kExUnavailable, client_.error() + "; nothing sent");
+    const std::chrono::seconds step(o_.timeout);
+    if (o_.tls == TlsChoice::kImplicit && !client_.start_tls(tls, step))
+      return fail(client_.timed_out() ? kExTempFail : kExUnavailable,
+                  client_.error() + "; nothing sent");
     if (o_.verbose && client_.tls_active())
       err_ << "sealpost send: " << client_.tls_description() << "\n";
 
@@ -115,15 +135,29 @@ class Run {
                                                     : smtp::TlsMode::kNone;
     settings.allow_auth_without_tls = o_.tls == TlsChoice::kNone;
     smtp::ClientSession session(settings, o_.user.empty() ? nullptr : &adapter);
-    session.add_message(smtp::OutgoingMessage{msg.reverse_path, msg.recipients, msg.content});
+    smtp::OutgoingMessage outgoing{msg.reverse_path, msg.recipients, msg.content};
+    // RFC 6531 §3.1 / RFC 6532 §3.4: UTF-8 header fields need SMTPUTF8 as much as a UTF-8
+    // address does; without it the server is not told, so the session refuses instead.
+    outgoing.smtputf8 = msg.utf8_headers;
+    session.add_message(std::move(outgoing));
     session.quit();
 
     std::string tls_error;
+    bool tls_timed_out = false;
+    std::string awaited = "the server's greeting";
+    std::chrono::seconds waited = step;  // the RFC 5321 wait may be the shorter one
     for (;;) {
       flush_log(session);
       std::string out = session.take_output();
       if (!out.empty()) {
-        auto wrote = client_.write_all(out, std::chrono::seconds(60));
+        awaited = awaited_after(out);
+        auto wrote = client_.write_all(out, step);
+        if (wrote == IoStatus::kTimeout && session.action() != smtp::ClientAction::kClose) {
+          awaited = "the server to take our data";  // it stopped reading
+          waited = step;
+          session.on_timeout();
+          continue;
+        }
         if (wrote != IoStatus::kOk && session.action() != smtp::ClientAction::kClose) {
           session.on_closed();  // the peer went away mid-write: as if it had closed
           continue;
@@ -132,19 +166,22 @@ class Run {
       auto action = session.action();
       if (action == smtp::ClientAction::kClose || action == smtp::ClientAction::kDone) break;
       if (action == smtp::ClientAction::kStartTls) {
-        if (client_.start_tls(tls, std::chrono::seconds(o_.connect_timeout))) {
+        if (client_.start_tls(tls, step)) {
           adapter.set_tls_exporter(client_.tls_exporter());
           if (o_.verbose) err_ << "sealpost send: " << client_.tls_description() << "\n";
           session.on_tls_started();
         } else {
           tls_error = client_.error();
+          tls_timed_out = client_.timed_out();
           session.on_tls_failed();
         }
         continue;
       }
       std::string in_bytes;
+      // The RFC 5321 wait for this reply, but never longer than --timeout.
       auto wait = session.timeout();
-      switch (client_.read_some(in_bytes, wait.count() > 0 ? wait : std::chrono::seconds(300))) {
+      waited = wait.count() > 0 ? std::min(wait, step) : step;
+      switch (client_.read_some(in_bytes, waited)) {
         case IoStatus::kOk:
           session.receive(in_bytes);
           break;
@@ -182,13 +219,24 @@ class Run {
       std::string what =
           f.detail.empty() ? std::string(smtp::failure_reason_name(f.reason)) : f.detail;
       if (f.reason == FailureReason::kTlsFailed && !tls_error.empty()) what = tls_error;
+      std::string outcome = "; message not sent";
+      if (f.reason == FailureReason::kTimeout) {
+        what = "timed out after " + std::to_string(waited.count()) + " s waiting for " + awaited;
+        // RFC 1047: the server may have taken it before going silent (a retry duplicates).
+        if (awaited.ends_with("message data") || awaited.ends_with("BDAT"))
+          outcome = "; the server may or may not have accepted the message";
+      }
       if (f.reason == FailureReason::kAuthFailed && !adapter.failure_detail().empty() &&
           f.reply.code == 0)
         what += " (" + adapter.failure_detail() + ")";
-      return fail(session_failure_code(f), what + reply_text(f.reply) + "; message not sent");
+      int code = tls_timed_out && f.reason == FailureReason::kTlsFailed ? kExTempFail
+                                                                        : session_failure_code(f);
+      return fail(code, what + reply_text(f.reply) + outcome);
     }
     std::string what =
         r.detail.empty() ? std::string(smtp::failure_reason_name(r.reason)) : r.detail;
+    if (r.reason == FailureReason::kSmtpUtf8Unsupported && msg.utf8_headers)
+      what += " (the message has UTF-8 header fields, RFC 6532)";
     int code;
     if (r.outcome == smtp::Outcome::kTempFail) {
       code = kExTempFail;

@@ -138,9 +138,16 @@ bool TlsClient::start_tls(const TlsParams& params, std::chrono::seconds timeout)
   }
   SSL_set_fd(ssl_, fd_);
   set_timeout(timeout);
+  timed_out_ = false;
+  errno = 0;
   if (SSL_connect(ssl_) != 1) {
     long verify = SSL_get_verify_result(ssl_);
-    if (verify != X509_V_OK) {
+    int saved_errno = errno;  // SO_RCVTIMEO/SO_SNDTIMEO expiry shows as EAGAIN
+    if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK) {
+      timed_out_ = true;
+      error_ = "timed out after " + std::to_string(timeout.count()) +
+               " s waiting for the TLS handshake with " + name;
+    } else if (verify != X509_V_OK) {
       std::string names = name;
       for (const auto& other : params.also_accept) names += " or " + other;
       error_ = std::string("TLS: certificate verification failed for ") + names + ": " +

@@ -42,6 +42,9 @@ class TlsClient {
   void close();
 
   const std::string& error() const { return error_; }
+  // The last start_tls() failed because the peer sent nothing for `timeout` (an outage or a
+  // server that waits for us, e.g. STARTTLS aimed at an implicit-TLS port), not a refusal.
+  bool timed_out() const { return timed_out_; }
   bool tls_active() const { return ssl_ != nullptr; }
   // RFC 9266 tls-exporter (32 bytes) on TLS 1.3; empty otherwise.
   std::string tls_exporter() const;
@@ -53,6 +56,7 @@ class TlsClient {
   SSL_CTX* ctx_ = nullptr;
   SSL* ssl_ = nullptr;
   std::string error_;
+  bool timed_out_ = false;
 };
 
 }  // namespace sealpost::send
