@@ -2,7 +2,8 @@
 and against small scripted servers on loopback: byte-exact delivery with AUTH (SCRAM, PLAIN),
 added Date/Message-ID, -t with Bcc stripped, certificate and host name checks, STARTTLS
 required (absent, or stripped by a man in the middle), sysexits codes for 4xx/5xx, the 0600
-client configuration file, and the argv[0] == "sendmail" mode.
+client configuration file, the argv[0] == "sendmail" mode, and --timeout (STARTTLS aimed at the
+implicit port, a server silent in the TLS handshake).
 
 Servers written here run in threads bound to 127.0.0.1 on free ports; every wait is bounded.
 """
