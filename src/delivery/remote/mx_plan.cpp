@@ -107,23 +107,29 @@ std::expected<MxPlan, Outcome> plan_mx(std::string_view domain, const dns::Resul
 
 AddressPlan plan_addresses(std::string_view host, const dns::Result& aaaa, const dns::Result& a) {
   AddressPlan plan;
-  plan.status = weaker(dns_status(aaaa), dns_status(a));
+  // Only families that answered count: a timed-out family is indeterminate, never "insecure",
+  // or an attacker who drops one query would turn off DANE (RFC 7672 §2.1.1).
+  bool answered = false;
+  for (const dns::Result* r : {&aaaa, &a}) {
+    tls::DnsStatus s = dns_status(*r);
+    if (s == tls::DnsStatus::kFailed) continue;
+    plan.status = answered ? weaker(plan.status, s) : s;
+    answered = true;
+  }
+  if (!answered) plan.status = tls::DnsStatus::kFailed;
   std::string h = host_name(host);
   if (plan.status == tls::DnsStatus::kBogus) {
     plan.error = "address lookup for " + h + " is DNSSEC-bogus";
     return plan;
   }
   for (const dns::Result* r : {&aaaa, &a}) {
-    if (!*r || !(*r)->has_data) continue;
+    if (dns_status(*r) == tls::DnsStatus::kFailed || !(*r)->has_data) continue;
     for (const std::string& address : (*r)->addresses().records) plan.addresses.push_back(address);
   }
   if (plan.addresses.empty()) {
-    bool failed = !aaaa || !a || dns_status(aaaa) == tls::DnsStatus::kFailed ||
-                  dns_status(a) == tls::DnsStatus::kFailed;
+    bool failed =
+        dns_status(aaaa) == tls::DnsStatus::kFailed || dns_status(a) == tls::DnsStatus::kFailed;
     plan.error = failed ? "address lookup for " + h + " failed" : h + " has no address";
-  } else if (plan.status == tls::DnsStatus::kFailed) {
-    // One family answered: usable, but not proven secure.
-    plan.status = tls::DnsStatus::kInsecure;
   }
   return plan;
 }

@@ -185,7 +185,30 @@ TEST(AddressPlan, NoAddressOrFailure) {
   auto failed = plan_addresses("mx", std::unexpected(std::string("timeout")),
                                addr(dns::RrType::kA, {{127, 0, 0, 1}}));
   EXPECT_EQ(failed.addresses, std::vector<std::string>{"127.0.0.1"});
-  EXPECT_EQ(failed.status, tls::DnsStatus::kInsecure) << "half an answer is not secure";
+  auto both = plan_addresses("mx", std::unexpected(std::string("timeout")),
+                             std::unexpected(std::string("timeout")));
+  EXPECT_TRUE(both.addresses.empty());
+  EXPECT_EQ(both.status, tls::DnsStatus::kFailed);
+  EXPECT_NE(both.error.find("failed"), std::string::npos);
+}
+
+// A family that times out or SERVFAILs is indeterminate: it must not make the secure family
+// "insecure" (that would skip TLSA and let an attacker downgrade DANE to may).
+TEST(AddressPlan, FailedFamilyIsNotADowngrade) {
+  auto timeout = plan_addresses("mx", std::unexpected(std::string("timeout")),
+                                addr(dns::RrType::kA, {{127, 0, 0, 1}}));
+  EXPECT_EQ(timeout.addresses, std::vector<std::string>{"127.0.0.1"});
+  EXPECT_EQ(timeout.status, tls::DnsStatus::kSecure);
+  dns::Answer servfail = addr(dns::RrType::kA, {}, dns::Security::kInsecure);
+  servfail.rcode = 2;
+  std::vector<std::uint8_t> v6(16, 0);
+  v6[15] = 1;
+  auto half = plan_addresses("mx", addr(dns::RrType::kAaaa, {v6}), servfail);
+  EXPECT_EQ(half.addresses, std::vector<std::string>{"::1"});
+  EXPECT_EQ(half.status, tls::DnsStatus::kSecure);
+  auto insecure = plan_addresses("mx", std::unexpected(std::string("timeout")),
+                                 addr(dns::RrType::kA, {{127, 0, 0, 1}}, dns::Security::kInsecure));
+  EXPECT_EQ(insecure.status, tls::DnsStatus::kInsecure);
 }
 
 TEST(Outcomes, PerRecipient) {
