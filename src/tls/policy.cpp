@@ -23,10 +23,25 @@ std::string_view trim(std::string_view s) {
 }
 
 // RFC 7672 §3.1.3 / RFC 7671 §4.1: only DANE-TA(2) and DANE-EE(3) with a known selector and
-// matching type are usable; PKIX-TA(0)/PKIX-EE(1) are ignored.
+// matching type are usable; PKIX-TA(0)/PKIX-EE(1) are ignored. A digest of the wrong length
+// (RFC 6698 §2.1.3: SHA2-256 is 32 bytes, SHA2-512 64) can never match: unusable.
 bool usable(const Tlsa& r) {
-  return (r.usage == 2 || r.usage == 3) && r.selector <= 1 && r.matching_type <= 2 &&
-         !r.data.empty();
+  if ((r.usage != 2 && r.usage != 3) || r.selector > 1) return false;
+  switch (r.matching_type) {
+    case 0:
+      return !r.data.empty();
+    case 1:
+      return r.data.size() == 32;
+    case 2:
+      return r.data.size() == 64;
+  }
+  return false;
+}
+
+std::string chain_text(const std::vector<PolicyKind>& chain) {
+  std::string out;
+  for (PolicyKind k : chain) out += (out.empty() ? "" : ",") + std::string(policy_name(k));
+  return out;
 }
 
 Requirement defer(PolicyKind kind, std::string reason) {
@@ -70,7 +85,9 @@ std::optional<Requirement> apply_dane(const PolicyInput& in) {
     case DnsStatus::kSecure:
       break;
   }
-  if (in.tlsa.empty()) return std::nullopt;  // secure denial: no DANE for this host
+  // Secure denial: no DANE for this host. Records that were present but did not parse still
+  // count as present (RFC 7672 §2.2: TLS required, unauthenticated).
+  if (in.tlsa.empty() && !in.tlsa_present) return std::nullopt;
   std::vector<Tlsa> good;
   std::copy_if(in.tlsa.begin(), in.tlsa.end(), std::back_inserter(good), usable);
   if (good.empty()) {
@@ -193,9 +210,20 @@ Requirement decide(const PolicyInput& in) {
       }
     }
   }
-  Requirement r;  // the chain ran out: opportunistic, as at the end of the default chain
-  r.reason = "may: no policy in the chain applied";
-  return r;
+  // The chain ran out: fail closed. A configured ["dane"] must not silently become `may`; a
+  // fallback is spelled out by ending the chain in may/encrypt/verify/none.
+  return defer(in.chain.empty() ? PolicyKind::kMay : in.chain.back(),
+               "no policy of the chain " + chain_text(in.chain) + " applies to " + in.domain);
+}
+
+Requirement without_usable_tlsa(Requirement req) {
+  if (req.verification != Verification::kDane) return req;
+  req.verification = Verification::kNone;
+  req.tlsa.clear();
+  req.reason = "dane: secure TLSA for " + req.reference_name +
+               " with no record OpenSSL can use: TLS required, unauthenticated";
+  req.reference_name.clear();
+  return req;
 }
 
 Verdict evaluate(const Requirement& req, const TlsObservation& seen) {

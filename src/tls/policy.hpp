@@ -47,7 +47,8 @@ struct PolicyInput {
   // TLSA lookup of _PORT._tcp.mx_host; only looked at (and only looked up, RFC 7672 §2.2.1)
   // when the MX status is secure.
   DnsStatus tlsa_status = DnsStatus::kInsecure;
-  std::vector<Tlsa> tlsa;  // the records of that lookup (empty: NODATA/NXDOMAIN)
+  std::vector<Tlsa> tlsa;     // the parsed records of that lookup
+  bool tlsa_present = false;  // the lookup had records (even if none parsed); false: NODATA
   std::optional<MtaStsPolicy> mta_sts;
 };
 
@@ -67,7 +68,7 @@ struct Requirement {
 };
 
 // Walks the chain: each policy either applies (and decides) or passes to the next one. A
-// chain that runs out ends in `may`.
+// chain that runs out defers (fail closed); the default chain ends in `may`.
 Requirement decide(const PolicyInput& input);
 
 // After the server's EHLO (and the handshake, when one was attempted): may mail be sent?
@@ -90,6 +91,10 @@ struct Verdict {
 };
 
 Verdict evaluate(const Requirement& requirement, const TlsObservation& seen);
+
+// A kDane requirement whose records OpenSSL accepted none of: RFC 7672 §2.2, TLS stays
+// mandatory but unauthenticated (not a certificate mismatch). Other requirements unchanged.
+Requirement without_usable_tlsa(Requirement requirement);
 
 // RFC 8461 §4.1: "*.example.org" matches exactly one leftmost label. Case-insensitive.
 bool mta_sts_mx_matches(std::string_view pattern, std::string_view host);

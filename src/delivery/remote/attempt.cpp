@@ -93,10 +93,14 @@ class Attempt {
     }
     // RFC 7672 §3.2.1: SNI is the MX host name whenever TLSA records are in play.
     tls::PeerReference peer{req_.reference_name, target_.host, req_.tlsa};
-    if (auto setup = tls::configure_peer(ssl.get(), peer); !setup) {
+    auto setup = tls::configure_peer(ssl.get(), peer);
+    if (!setup) {
       handshake_error_ = setup.error();
       return false;
     }
+    // RFC 7672 §2.2: no usable record is "TLS required, unauthenticated", not a mismatch.
+    if (req_.verification == tls::Verification::kDane && setup->tlsa_usable == 0)
+      req_ = tls::without_usable_tlsa(std::move(req_));
     auto done = conn_.handshake(std::move(ssl), deadline_);
     if (!done) {
       handshake_error_ = done.error().message;
@@ -178,7 +182,7 @@ class Attempt {
   }
 
   const AttemptTarget& target_;
-  const tls::Requirement& req_;
+  tls::Requirement req_;  // a copy: narrowed when OpenSSL takes none of the TLSA records
   const AttemptSettings& settings_;
   Clock::time_point deadline_;
   Connection conn_;

@@ -87,7 +87,10 @@ class Run {
       std::string qname = "_" + std::to_string(o_.mx_port) + "._tcp." + host.name;
       dns::Result tlsa = resolver_.resolve(qname, dns::RrType::kTlsa);
       in.tlsa_status = dns_status(tlsa);
-      if (tlsa && tlsa->has_data && !tlsa->bogus()) in.tlsa = to_tlsa(*tlsa);
+      if (tlsa && tlsa->has_data && !tlsa->bogus()) {
+        in.tlsa = to_tlsa(*tlsa);
+        in.tlsa_present = true;  // even if every record was malformed (RFC 7672 §2.2)
+      }
     }
     tls::Requirement req = tls::decide(in);
     if (req.defer) {

@@ -122,11 +122,64 @@ TEST(TlsPolicy, DaneThenVerify) {
   EXPECT_EQ(d.policy, PolicyKind::kDane);
 }
 
-TEST(TlsPolicy, EmptyChainIsOpportunistic) {
-  auto r = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {}, {PolicyKind::kDane}));
-  EXPECT_EQ(r.policy, PolicyKind::kMay);
-  EXPECT_FALSE(r.tls_required);
-  EXPECT_TRUE(r.attempt_tls);
+TEST(TlsPolicy, ExhaustedChainDefers) {
+  // A configured ["dane"] fails closed where DANE does not apply; only an explicit `may` at the
+  // end of the chain makes it opportunistic.
+  for (auto mx : {DnsStatus::kSecure, DnsStatus::kInsecure}) {
+    auto r = decide(input(mx, DnsStatus::kSecure, {}, {PolicyKind::kDane}));
+    EXPECT_TRUE(r.defer);
+    EXPECT_EQ(r.reason, "no policy of the chain dane applies to example.test");
+    EXPECT_EQ(evaluate(r, tls_up(peer(true, "dane-ee"))).kind, K::kDefer);
+  }
+  auto two = decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure, {},
+                          {PolicyKind::kDane, PolicyKind::kMtaSts}));
+  EXPECT_TRUE(two.defer);
+  EXPECT_EQ(two.reason, "no policy of the chain dane,mta-sts applies to example.test");
+  auto may = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {}, kDefaultPolicyChain));
+  EXPECT_FALSE(may.defer);
+  EXPECT_EQ(may.policy, PolicyKind::kMay);
+}
+
+TEST(TlsPolicy, DigestOfTheWrongLengthIsUnusable) {
+  // RFC 6698 §2.1.3: SHA2-256 is 32 bytes, SHA2-512 64; anything else can never match.
+  Tlsa short256{3, 1, 1, std::vector<std::uint8_t>(31, 1)};
+  Tlsa short512{3, 1, 2, std::vector<std::uint8_t>(32, 1)};
+  auto r = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {short256, short512}));
+  EXPECT_FALSE(r.defer);
+  EXPECT_TRUE(r.tls_required);
+  EXPECT_EQ(r.verification, Verification::kNone);
+  Tlsa good512{2, 0, 2, std::vector<std::uint8_t>(64, 1)};
+  auto g = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {short256, good512}));
+  EXPECT_EQ(g.verification, Verification::kDane);
+  ASSERT_EQ(g.tlsa.size(), 1u);
+  EXPECT_EQ(g.tlsa[0].matching_type, 2);
+}
+
+TEST(TlsPolicy, NoRecordOpenSslAcceptsIsUnauthenticatedTlsNotAMismatch) {
+  auto dane = decide(input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(3)}));
+  ASSERT_EQ(dane.verification, Verification::kDane);
+  auto r = without_usable_tlsa(dane);
+  EXPECT_TRUE(r.tls_required);
+  EXPECT_EQ(r.verification, Verification::kNone);
+  EXPECT_TRUE(r.tlsa.empty());
+  PeerResult unverified = peer(false, "none");
+  EXPECT_EQ(evaluate(dane, tls_up(unverified)).kind, K::kDefer);
+  EXPECT_EQ(evaluate(r, tls_up(unverified)).kind, K::kProceed);
+  TlsObservation stripped{false, false, false, "", nullptr};
+  EXPECT_EQ(evaluate(r, stripped).kind, K::kDefer) << "TLS stays mandatory";
+  auto verify =
+      decide(input(DnsStatus::kInsecure, DnsStatus::kInsecure, {}, {PolicyKind::kVerify}));
+  EXPECT_EQ(without_usable_tlsa(verify).verification, Verification::kPkix);
+}
+
+TEST(TlsPolicy, PresentButUnparsedTlsaIsMandatoryUnauthenticatedTls) {
+  auto in = input(DnsStatus::kSecure, DnsStatus::kSecure);
+  in.tlsa_present = true;  // records in the RRset, every one dropped as malformed
+  auto r = decide(in);
+  EXPECT_FALSE(r.defer);
+  EXPECT_EQ(r.policy, PolicyKind::kDane);
+  EXPECT_TRUE(r.tls_required);
+  EXPECT_EQ(r.verification, Verification::kNone);
 }
 
 TEST(TlsPolicy, MtaStsHook) {
