@@ -94,8 +94,12 @@ struct Resolver::Impl : std::enable_shared_from_this<Resolver::Impl> {
                                               std::to_string(timeout_.count()) + " ms"));
   }
 
+  // Posted, never called inline; a completion still queued when the Resolver dies is dropped
+  // (~Resolver promises no callback after destruction).
   void finish(std::function<void(Result)> done, Result result) {
-    asio::post(io_, [done = std::move(done), result = std::move(result)]() mutable {
+    asio::post(io_, [alive = weak_from_this(), done = std::move(done),
+                     result = std::move(result)]() mutable {
+      if (alive.expired()) return;
       done(std::move(result));
     });
   }

@@ -135,6 +135,37 @@ TEST(Resolver, DestroyedWithQueriesOutstanding) {
   EXPECT_FALSE(called);
 }
 
+TEST(Resolver, PostedCompletionDroppedWhenDestroyedBeforeItRuns) {
+  test::FakeDnsServer server;
+  asio::io_context io;
+  bool called = false;
+  {
+    auto resolver = Resolver::create(io, options_for(server));
+    ASSERT_TRUE(resolver);
+    // An invalid name completes at once: the callback is posted to the loop, not yet run.
+    (*resolver)->resolve("", RrType::kA, [&](Result) { called = true; });
+  }
+  io.run_for(200ms);
+  EXPECT_FALSE(called) << "~Resolver promises no callback after destruction";
+}
+
+TEST(Resolver, CallbackThatDestroysTheResolverStopsTheOthers) {
+  test::FakeDnsServer server;
+  asio::io_context io;
+  auto resolver = Resolver::create(io, options_for(server));
+  ASSERT_TRUE(resolver);
+  std::unique_ptr<Resolver> owner = std::move(*resolver);
+  int called = 0;
+  owner->resolve("", RrType::kA, [&](Result r) {
+    EXPECT_FALSE(r);
+    ++called;
+    owner.reset();
+  });
+  owner->resolve("", RrType::kA, [&](Result) { ++called; });
+  io.run_for(200ms);
+  EXPECT_EQ(called, 1);
+}
+
 TEST(Resolver, BadOptionsFailClearly) {
   asio::io_context io;
   ResolverOptions o;
