@@ -3,6 +3,7 @@
 #include <poll.h>
 
 #include <cerrno>
+#include <utility>
 
 #include "dns/context.hpp"
 #include "dns/resolver.hpp"
@@ -25,6 +26,22 @@ struct BlockingResolver::Impl {
     slot->err = err;
     slot->result = result;
   }
+
+  // On every way out of resolve(): a query still running is cancelled (libunbound holds a
+  // pointer to the Slot on our stack and a later ub_process would write through it), and a
+  // result nobody took is freed.
+  struct QueryGuard {
+    ub_ctx* ctx;
+    int id;
+    Slot& slot;
+    ~QueryGuard() {
+      if (!slot.done) {
+        ub_cancel(ctx, id);
+      } else if (slot.result != nullptr) {
+        ub_resolve_free(slot.result);
+      }
+    }
+  };
 };
 
 std::expected<BlockingResolver, std::string> BlockingResolver::create(
@@ -47,26 +64,22 @@ Result BlockingResolver::resolve(std::string_view name, RrType type) {
   int rc = ub_resolve_async(impl_->ctx.get(), qname.c_str(), static_cast<int>(type), 1, &slot,
                             &Impl::on_result, &id);
   if (rc != 0) return std::unexpected(qname + ": " + ub_strerror(rc));
+  Impl::QueryGuard guard{impl_->ctx.get(), id, slot};
   auto deadline = std::chrono::steady_clock::now() + impl_->timeout;
   while (!slot.done) {
     auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
-    if (left.count() <= 0) {
-      ub_cancel(impl_->ctx.get(), id);
+    if (left.count() <= 0)
       return std::unexpected(qname + ": no answer within " +
                              std::to_string(impl_->timeout.count()) + " ms");
-    }
     pollfd p{ub_fd(impl_->ctx.get()), POLLIN, 0};
     int n = ::poll(&p, 1, static_cast<int>(left.count()));
     if (n < 0 && errno != EINTR) return std::unexpected(qname + ": poll failed");
     if (n > 0 && (rc = ub_process(impl_->ctx.get())) != 0)
       return std::unexpected(qname + ": " + ub_strerror(rc));
   }
-  if (slot.err != 0) {
-    if (slot.result != nullptr) ub_resolve_free(slot.result);
-    return std::unexpected(qname + ": " + ub_strerror(slot.err));
-  }
-  return detail::to_answer(qname, type, slot.result);
+  if (slot.err != 0) return std::unexpected(qname + ": " + ub_strerror(slot.err));
+  return detail::to_answer(qname, type, std::exchange(slot.result, nullptr));  // frees it
 }
 
 }  // namespace sealpost::dns
