@@ -260,6 +260,14 @@ def test_encrypt_accepts_unverified_peer(env):
     assert m["tls"]
 
 
+def test_dane_only_chain_defers_where_dane_does_not_apply(env):
+    # plain.test is unsigned: DANE does not apply, and a chain of only "dane" has no fallback.
+    rc, out = deliver(env, "plain.test", "dane-only@plain.test", policy="dane")
+    assert rc == EX_TEMPFAIL, out
+    assert "no policy of the chain dane applies to plain.test" in out, out
+    assert not received(env["tls_rx"], "dane-only@plain.test")
+
+
 def test_failed_handshake(env):
     rc, out = deliver(env, "plain.test", "hs-encrypt@plain.test", port=env["broken_port"],
                       policy="encrypt")
