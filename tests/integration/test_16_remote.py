@@ -225,6 +225,43 @@ def test_mx_fallback(env):
     assert "mx=mx.fallback.test" in lines[1] and "verified=dane-ee" in lines[1]
 
 
+def test_mx_host_cap(env):
+    # --max-mx-hosts 1: only the first (dead) MX is tried; the working backup is not reached.
+    rc, out = deliver(env, "fallback.test", "capped@fallback.test",
+                      extra=("--max-mx-hosts", "1"))
+    assert rc == EX_TEMPFAIL, out
+    [line] = attempts(out)
+    assert "mx=dead.fallback.test" in line, line
+    assert not received(env["tls_rx"], "capped@fallback.test")
+
+
+def test_connect_timeout_is_separate_from_the_attempt_deadline(env):
+    # A listener whose accept queue is full drops further SYNs: the connect hangs, as to a
+    # black-holed address, and must give up after --connect-timeout, not --timeout.
+    hole = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    fillers = []
+    try:
+        hole.bind(("127.0.0.1", 0))
+        hole.listen(0)
+        for _ in range(4):
+            f = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            f.setblocking(False)
+            f.connect_ex(hole.getsockname())
+            fillers.append(f)
+        time.sleep(0.2)
+        start = time.monotonic()
+        rc, out = deliver(env, "plain.test", "hole@plain.test", port=hole.getsockname()[1],
+                          extra=("--timeout", "30", "--connect-timeout", "1"))
+        elapsed = time.monotonic() - start
+    finally:
+        for f in fillers:
+            f.close()
+        hole.close()
+    assert rc == EX_TEMPFAIL, out
+    assert "4.4.1" in results(out)["hole@plain.test"], out
+    assert elapsed < 10, f"took {elapsed:.1f}s: the connect used the attempt deadline"
+
+
 def test_null_mx_bounces(env):
     rc, out = deliver(env, "nullmx.test")
     assert rc == EX_UNAVAILABLE, out

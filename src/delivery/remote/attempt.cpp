@@ -27,7 +27,9 @@ class Attempt {
       : target_(t), req_(req), settings_(s), deadline_(Clock::now() + s.deadline) {}
 
   AttemptResult run(const smtp::OutgoingMessage& message) {
-    auto connected = conn_.connect(target_.host, target_.port, {target_.address}, deadline_);
+    // A black-holed address must not eat the whole attempt deadline (the next one waits).
+    auto connect_by = std::min(deadline_, Clock::now() + settings_.connect_timeout);
+    auto connected = conn_.connect(target_.host, target_.port, {target_.address}, connect_by);
     if (!connected) {
       result_.failure = defer("4.4.1", connected.error().message);
       result_.reason = connected.error().message;

@@ -39,6 +39,7 @@ struct AttemptSettings {
   std::string helo_name;
   SSL_CTX* ssl_ctx = nullptr;  // non-enforcing client context (tls::evaluate decides)
   std::chrono::seconds deadline{300};
+  std::chrono::seconds connect_timeout{30};  // the TCP connect alone, capped by `deadline`
   bool cleartext = false;  // the cleartext retry after a failed opportunistic handshake
 };
 

@@ -63,6 +63,10 @@ tls::DnsStatus dns_status(const dns::Result& answer) {
   return answer->secure() ? tls::DnsStatus::kSecure : tls::DnsStatus::kInsecure;
 }
 
+void cap_hosts(MxPlan& plan, std::size_t max_hosts) {
+  if (max_hosts != 0 && plan.hosts.size() > max_hosts) plan.hosts.resize(max_hosts);
+}
+
 std::expected<MxPlan, Outcome> plan_mx(std::string_view domain, const dns::Result& answer,
                                        std::mt19937* rng) {
   std::string d = host_name(domain);

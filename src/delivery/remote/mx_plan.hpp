@@ -36,6 +36,9 @@ std::expected<MxPlan, Outcome> plan_mx(std::string_view domain, const dns::Resul
 
 tls::DnsStatus dns_status(const dns::Result& answer);
 
+// Keeps the first `max_hosts` hosts of the plan, in order (0: no limit).
+void cap_hosts(MxPlan& plan, std::size_t max_hosts);
+
 struct AddressPlan {
   std::vector<std::string> addresses;                 // IPv6 first, then IPv4 (numeric)
   tls::DnsStatus status = tls::DnsStatus::kInsecure;  // the weakest of the two lookups

@@ -32,6 +32,10 @@ int main(int argc, char** argv) {
   app.add_option("--domain-policy", domain_policies, "DOMAIN=CHAIN (repeat)");
   app.add_option("--helo", o.helo_name, "EHLO name");
   app.add_option("--timeout", timeout, "seconds per attempt");
+  int connect_timeout = 30;
+  app.add_option("--connect-timeout", connect_timeout, "seconds for the TCP connect");
+  std::size_t max_mx_hosts = 5;
+  app.add_option("--max-mx-hosts", max_mx_hosts, "MX hosts tried per delivery (0: all)");
   CLI11_PARSE(app, argc, argv);
 
   std::string error;
@@ -55,6 +59,8 @@ int main(int argc, char** argv) {
   if (!trust_anchor.empty()) o.resolver.trust_anchor_files = {trust_anchor};
   o.resolver.timeout = std::chrono::seconds(5);
   o.attempt_deadline = std::chrono::seconds(timeout);
+  o.connect_timeout = std::chrono::seconds(connect_timeout);
+  o.max_mx_hosts = max_mx_hosts;
   o.shuffle_equal_preference = false;
   o.log = [](const std::string& line) { std::cout << line << std::endl; };
 

@@ -55,6 +55,7 @@ class Run {
       log("-", "-", "-", nullptr, outcome_text(plan.error()));
       return all(plan.error());
     }
+    cap_hosts(*plan, o_.max_mx_hosts);
     Outcome last = defer("4.4.1", "no MX host of " + domain_ + " could be tried");
     for (const MxHost& host : plan->hosts) {
       if (auto done = try_host(*plan, host, last)) return *done;
@@ -98,9 +99,11 @@ class Run {
       log(host.name, "-", "-", nullptr, outcome_text(last));
       return std::nullopt;
     }
+    if (o_.max_addresses_per_host != 0 && addresses.addresses.size() > o_.max_addresses_per_host)
+      addresses.addresses.resize(o_.max_addresses_per_host);
     for (const std::string& address : addresses.addresses) {
       AttemptTarget target{host.name, address, o_.mx_port};
-      AttemptSettings settings{o_.helo_name, ctx_, o_.attempt_deadline, false};
+      AttemptSettings settings{o_.helo_name, ctx_, o_.attempt_deadline, o_.connect_timeout, false};
       AttemptResult r = attempt(target, req, message_, settings);
       if (r.retry_cleartext) {
         log(host.name, address, policy(req), &r, outcome_text(r.failure));

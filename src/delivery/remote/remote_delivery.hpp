@@ -5,6 +5,7 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <expected>
 #include <functional>
 #include <map>
@@ -28,7 +29,12 @@ struct RemoteOptions {
   // Per destination domain (lower case, exact match, no trailing dot): replaces policy_chain.
   std::map<std::string, std::vector<tls::PolicyKind>, std::less<>> domain_policies;
   std::chrono::seconds attempt_deadline{300};  // one connection, greeting to QUIT
-  bool shuffle_equal_preference = true;        // RFC 5321 §5.1 (off for deterministic tests)
+  std::chrono::seconds connect_timeout{30};    // the TCP connect alone (within the deadline)
+  // Per delivery run, like Postfix's smtp_mx_session_limit / smtp_mx_address_limit: a
+  // domain with many dead MX hosts or addresses cannot hold a worker for hours.
+  std::size_t max_mx_hosts = 5;
+  std::size_t max_addresses_per_host = 5;
+  bool shuffle_equal_preference = true;  // RFC 5321 §5.1 (off for deterministic tests)
   // Where the per-attempt lines go; empty: spdlog at info level.
   std::function<void(const std::string&)> log;
 };

@@ -152,6 +152,17 @@ TEST(MxPlan, MalformedOnlyDefers) {
   EXPECT_TRUE(std::holds_alternative<TempFail>(p.error()));
 }
 
+TEST(MxPlan, CapKeepsTheFirstHostsInOrder) {
+  auto p = plan_mx("example.test", mx_answer({{10, "a.test"}, {20, "b.test"}, {30, "c.test"}}));
+  ASSERT_TRUE(p);
+  cap_hosts(*p, 2);
+  EXPECT_EQ(names(*p), (std::vector<std::string>{"a.test", "b.test"}));
+  cap_hosts(*p, 0);  // no limit
+  EXPECT_EQ(p->hosts.size(), 2u);
+  cap_hosts(*p, 5);
+  EXPECT_EQ(p->hosts.size(), 2u);
+}
+
 TEST(AddressPlan, Ipv6FirstThenIpv4) {
   auto p = plan_addresses("mx", addr(dns::RrType::kAaaa, {std::vector<std::uint8_t>(15, 0)}),
                           addr(dns::RrType::kA, {{127, 0, 0, 1}, {127, 0, 0, 2}}));
