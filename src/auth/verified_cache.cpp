@@ -38,8 +38,9 @@ std::size_t VerifiedCache::DigestHash::operator()(const Digest& d) const noexcep
   return h;
 }
 
-VerifiedCache::Digest VerifiedCache::mac(std::string_view user, std::string_view password,
-                                         std::string_view hash) const {
+std::optional<VerifiedCache::Digest> VerifiedCache::mac(std::string_view user,
+                                                        std::string_view password,
+                                                        std::string_view hash) const {
   std::string input;
   input.reserve(12 + user.size() + password.size() + hash.size());
   append_field(input, user);
@@ -47,25 +48,29 @@ VerifiedCache::Digest VerifiedCache::mac(std::string_view user, std::string_view
   append_field(input, hash);
   Digest out{};
   unsigned len = 0;
-  HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
-       reinterpret_cast<const unsigned char*>(input.data()), input.size(), out.data(), &len);
+  const unsigned char* ok =
+      HMAC(EVP_sha256(), key_.data(), static_cast<int>(key_.size()),
+           reinterpret_cast<const unsigned char*>(input.data()), input.size(), out.data(), &len);
   OPENSSL_cleanse(input.data(), input.size());
+  if (!ok || len != out.size()) return std::nullopt;
   return out;
 }
 
 bool VerifiedCache::contains(std::string_view user, std::string_view password,
                              std::string_view hash, Clock::time_point now) const {
   if (!enabled()) return false;
-  Digest d = mac(user, password, hash);
+  auto d = mac(user, password, hash);
+  if (!d) return false;
   std::lock_guard lock(mutex_);
-  auto it = expiry_.find(d);
+  auto it = expiry_.find(*d);
   return it != expiry_.end() && now < it->second;
 }
 
 void VerifiedCache::insert(std::string_view user, std::string_view password, std::string_view hash,
                            Clock::time_point now) {
   if (!enabled()) return;
-  Digest d = mac(user, password, hash);
+  auto d = mac(user, password, hash);
+  if (!d) return;
   const Clock::time_point until = now + options_.ttl;
   std::lock_guard lock(mutex_);
   // Drop what has expired, then the oldest while full. A queue entry whose map entry has
@@ -76,8 +81,8 @@ void VerifiedCache::insert(std::string_view user, std::string_view password, std
     if (it != expiry_.end() && it->second == order_.front().second) expiry_.erase(it);
     order_.pop_front();
   }
-  expiry_[d] = until;
-  order_.emplace_back(d, until);
+  expiry_[*d] = until;
+  order_.emplace_back(*d, until);
 }
 
 std::size_t VerifiedCache::size() const {

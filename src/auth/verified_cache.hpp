@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <deque>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -47,7 +48,9 @@ class VerifiedCache {
   struct DigestHash {
     std::size_t operator()(const Digest& d) const noexcept;
   };
-  Digest mac(std::string_view user, std::string_view password, std::string_view hash) const;
+  // nullopt if HMAC fails: the cache must then miss, never map everything to one key.
+  std::optional<Digest> mac(std::string_view user, std::string_view password,
+                            std::string_view hash) const;
 
   const Options options_;
   const std::string key_;
