@@ -92,6 +92,12 @@ def env(tmp_path_factory):
                                f"_{tls_port}._tcp.mx TLSA 3 1 1 {good}"])
     lab.add_zone("fallback.test", ["@ MX 10 dead", "@ MX 20 mx", "dead A 127.0.0.9",
                                    "mx A 127.0.0.1", f"_{tls_port}._tcp.mx TLSA 3 1 1 {good}"])
+    # RFC 7672 §2.2: secure TLSA records none of which is usable: a SHA2-256 digest of the
+    # wrong length (dropped by the policy), a full certificate that is not one (refused by
+    # OpenSSL). TLS is required, unauthenticated.
+    lab.add_zone("short.test", zone("abcd", tls_port))
+    lab.add_zone("garbled.test", ["@ MX 10 mx", "mx A 127.0.0.1",
+                                  f"_{tls_port}._tcp.mx TLSA 3 0 0 abcdef"])
     lab.start()
 
     ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
@@ -179,6 +185,17 @@ def test_wrong_tlsa_defers_nothing_sent(env):
     assert results(out)["b@wrong.test"].startswith("451 4.7.5"), out
     assert "does not match the TLSA records" in out
     assert len(env["tls_rx"].messages) == before
+
+
+@pytest.mark.parametrize("domain", ["short.test", "garbled.test"])
+def test_unusable_tlsa_is_tls_required_unauthenticated(env, domain):
+    rc, out = deliver(env, domain, f"unusable@{domain}")
+    assert rc == 0, out
+    [line] = attempts(out)
+    assert "policy=dane" in line and re.search(r"tls=TLSv1\.[23] ", line), line
+    assert "verified=none" in line and "not verified (not required)" in line, line
+    [m] = received(env["tls_rx"], f"unusable@{domain}")
+    assert m["tls"]
 
 
 def test_bogus_zone_defers(env):
