@@ -40,9 +40,11 @@ tls::DnsStatus dns_status(const dns::Result& answer);
 void cap_hosts(MxPlan& plan, std::size_t max_hosts);
 
 struct AddressPlan {
-  std::vector<std::string> addresses;                 // IPv6 first, then IPv4 (numeric)
-  tls::DnsStatus status = tls::DnsStatus::kInsecure;  // the weakest of the two lookups
-  std::string error;                                  // why there is no address to use
+  std::vector<std::string> addresses;  // IPv6 first, then IPv4 (numeric)
+  // The weakest of the lookups that answered (a timed-out family adds nothing); kFailed
+  // when neither answered.
+  tls::DnsStatus status = tls::DnsStatus::kInsecure;
+  std::string error;  // why there is no address to use
 };
 
 // Addresses of one host from its AAAA and A answers. A bogus answer poisons the host (no
