@@ -105,6 +105,8 @@ int run(config::Config cfg, bool embedded) {
   auth_services.fake_salt_secret = daemon::load_or_create_secret(cfg.state_dir / "auth-secret");
   auth_services.fake_iterations = cfg.accounts.scram_iterations;
   auth_services.dummy_hash = auth::hash_password(daemon::random_token());
+  auth::VerifiedCache verified_cache({.ttl = cfg.accounts.auth_cache_ttl});
+  auth_services.verified_cache = &verified_cache;
   net::LocalPolicy policy(directory, [&store](const std::string& user, const std::string& address) {
     auto u = store ? store->lookup(user) : nullptr;
     return u && auth::may_send_as(*u, address);
