@@ -1,46 +1,25 @@
-// Queue listing: one line per message (id, arrival time, size, sender, recipients), or JSON.
-// Reads the spool log with the read-only scanner, so it works with or without the daemon.
+// Queue listings and `show` output, from the daemon's replies or from the spool files. Each
+// message is formatted into one string and written at once; nothing is collected first, so a
+// listing of 100,000 messages starts printing at once and uses little memory.
 #include "cli/queue_view.hpp"
 
-#include <ctime>
-#include <filesystem>
-#include <iostream>
-#include <vector>
+#include <unistd.h>
 
-#include "queue/queue_id.hpp"
+#include <cerrno>
+#include <cstring>
+#include <ctime>
+
 #include "queue/spool_scan.hpp"
+#include "sasl/base64.hpp"
 
 namespace sealpost::cli {
-
 namespace {
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"':
-        out += "\\\"";
-        break;
-      case '\\':
-        out += "\\\\";
-        break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out.push_back(static_cast<char>(c));
-        }
-    }
-  }
-  return out;
-}
+constexpr int kExitNoUser = 67;  // sysexits.h EX_NOUSER: no such queue id
+constexpr int kExitNoPerm = 77;  // sysexits.h EX_NOPERM
 
-std::string arrival(const std::string& id) {
-  auto micros = queue::queue_id_micros(id);
-  if (!micros) return "-";
-  std::time_t t = static_cast<std::time_t>(*micros / 1000000);
+std::string utc(std::int64_t seconds) {
+  const std::time_t t = static_cast<std::time_t>(seconds);
   std::tm tm{};
   gmtime_r(&t, &tm);
   char buf[32];
@@ -48,52 +27,135 @@ std::string arrival(const std::string& id) {
   return buf;
 }
 
+// The state line under the sender, when there is more to say than the status word.
+void append_progress(std::string& text, const control::MessageInfo& m, const char* indent) {
+  if (m.attempts == 0 && !m.next_attempt) return;
+  text += indent;
+  text += "attempts: " + std::to_string(m.attempts);
+  if (m.next_attempt) text += ", next attempt: " + utc(*m.next_attempt);
+  text += '\n';
+}
+
+// The spool is private to sealpostd's user: say so instead of listing an empty queue.
+bool spool_readable(const config::Config& config, std::ostream& err) {
+  const auto log = config.spool_dir() / "log";
+  if (::access(log.c_str(), R_OK | X_OK) == 0 || errno == ENOENT) return true;
+  err << "sealpost: " << log.string() << ": " << std::strerror(errno) << "\n";
+  return false;
+}
+
 }  // namespace
 
-int queue_list(const config::Config& config, bool json, std::ostream& out) {
+void ListingPrinter::add(const control::MessageInfo& m) {
+  if (json_) {
+    control::assign_json(m, json_tree_);
+    out_ << control::dump(json_tree_) << '\n';
+  } else {
+    std::string& text = text_;
+    text.clear();
+    text += m.queue_id;
+    text += "  ";
+    text += utc(m.arrival_time);
+    text += "  ";
+    text += std::to_string(m.message_size);
+    text += "  ";
+    text += control::status_name(m.status);
+    text += "  <";
+    text += m.sender;
+    text += ">\n";
+    append_progress(text, m, "    ");
+    for (const auto& r : m.recipients) {
+      text += "    <";
+      text += r.address;
+      text += '>';
+      if (r.delay_reason) {
+        text += "  ";
+        text += *r.delay_reason;
+      }
+      text += '\n';
+    }
+    out_ << text;
+  }
+  ++count_;
+  bytes_ += m.message_size;
+}
+
+bool ListingPrinter::add(std::string_view line) {
+  if (!json_) {
+    if (!control::parse_message(line, scratch_)) return false;
+    add(scratch_);
+    return true;
+  }
+  out_ << line << '\n';
+  ++count_;
+  return true;
+}
+
+void ListingPrinter::finish() {
+  if (json_) return;
+  if (count_ == 0) {
+    out_ << "Mail queue is empty\n";
+  } else {
+    out_ << "-- " << count_ << (count_ == 1 ? " message, " : " messages, ") << bytes_ << " bytes\n";
+  }
+}
+
+void print_message(std::ostream& out, const control::MessageInfo& m, std::string_view content,
+                   bool json) {
+  if (json) {
+    control::Json object = control::to_json(m);
+    object["content_base64"] = sasl::base64_encode(content);
+    out << control::dump(object) << '\n';
+    return;
+  }
+  std::string text =
+      "queue id: " + m.queue_id + "\nstatus: " + std::string(control::status_name(m.status)) +
+      "\narrival: " + utc(m.arrival_time) + "\nsize: " + std::to_string(m.message_size) + "\n";
+  append_progress(text, m, "");
+  if (m.last_error) text += "last error: " + *m.last_error + "\n";
+  text += "from: <" + m.sender + ">\n";
+  for (const auto& r : m.recipients) {
+    text += "to: <" + r.address + ">";
+    if (r.delay_reason) text += "  " + *r.delay_reason;
+    text += '\n';
+  }
+  out << text << '\n' << content;
+}
+
+int list_spool(const config::Config& config, bool json, std::ostream& out, std::ostream& err) {
+  if (!spool_readable(config, err)) return kExitNoPerm;
   queue::ScanOptions options;
   options.envelopes = true;
-  options.log_problems = false;  // the daemon may be appending a batch right now
+  options.log_problems = false;  // a torn tail is normal for a log that was being written
   const auto scan = queue::scan_spool(config.spool_dir(), options);
-  if (json) out << "[";
-  bool first = true;
+  ListingPrinter printer(out, json);
+  control::MessageInfo info;
   for (const auto& m : scan.live) {
-    const std::string id = m.key.id();
-    if (json) {
-      out << (first ? "" : ",") << "\n  {\"id\":\"" << id << "\",\"arrival\":\"" << arrival(id)
-          << "\",\"size\":" << m.size << ",\"from\":\"" << json_escape(m.envelope.reverse_path)
-          << "\",\"to\":[";
-      for (std::size_t i = 0; i < m.envelope.recipients.size(); ++i)
-        out << (i ? "," : "") << "\"" << json_escape(m.envelope.recipients[i]) << "\"";
-      out << "]}";
-    } else {
-      out << id << "  " << arrival(id) << "  " << m.size << "  <" << m.envelope.reverse_path
-          << ">\n";
-      for (const auto& r : m.envelope.recipients) out << "    <" << r << ">\n";
-    }
-    first = false;
+    control::describe(m.key.id(), m.envelope, m.size, m.held, nullptr, info);
+    printer.add(info);
   }
-  if (json) out << (first ? "]\n" : "\n]\n");
-  if (!json && first) out << "queue is empty\n";
+  printer.finish();
   return 0;
 }
 
-int queue_show(const config::Config& config, const std::string& id, std::ostream& out) {
-  if (!queue::is_valid_queue_id(id)) {
-    std::cerr << "sealpost: not a queue id: " << id << "\n";
-    return 64;  // EX_USAGE
-  }
+int show_spool(const config::Config& config, const std::string& id, bool json, std::ostream& out,
+               std::ostream& err) {
+  if (!spool_readable(config, err)) return kExitNoPerm;
   queue::ScanOptions options;
   options.log_problems = false;
-  auto m = queue::read_queued(config.spool_dir(), id, options);
-  if (!m) {
-    std::cerr << "sealpost: " << id << ": not in the queue\n";
-    return 1;
+  const auto scan = queue::scan_spool(config.spool_dir(), options);
+  const auto key = queue::MessageKey::from_id(id);
+  for (const auto& m : scan.live) {
+    if (m.key != key) continue;
+    const auto message = queue::read_message(config.spool_dir(), id, m.location);
+    if (!message) break;
+    print_message(
+        out, control::describe(id, message->envelope, message->content.size(), m.held, nullptr),
+        message->content, json);
+    return 0;
   }
-  out << "id: " << id << "\nfrom: <" << m->envelope.reverse_path << ">\n";
-  for (const auto& r : m->envelope.recipients) out << "to: <" << r << ">\n";
-  out << "\n" << m->content;
-  return 0;
+  err << "sealpost: " << id << ": not in the queue\n";
+  return kExitNoUser;
 }
 
 }  // namespace sealpost::cli

@@ -1,6 +1,7 @@
-// sealpostd: reads the configuration (or the embedded dev default), recovers the spool,
-// starts delivery and the listeners, and runs until SIGTERM/SIGINT; SIGHUP reloads the TLS
-// certificates without dropping sessions. Start-up errors exit 78 (EX_CONFIG) or 1.
+// sealpostd: reads the configuration (or the embedded dev default), claims the control socket
+// (refusing to start if another daemon owns the state directory), recovers the spool, starts
+// delivery, the control server and the listeners, and runs until SIGTERM/SIGINT; SIGHUP reloads
+// the TLS certificates without dropping sessions. Start-up errors exit 78 (EX_CONFIG) or 1.
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -17,6 +18,8 @@
 #include "auth/password_hash.hpp"
 #include "auth/throttle.hpp"
 #include "config/config_loader.hpp"
+#include "control/handler.hpp"
+#include "control/server.hpp"
 #include "daemon/banner.hpp"
 #include "daemon/secret.hpp"
 #include "delivery/mailbox_directory.hpp"
@@ -71,6 +74,8 @@ int run(config::Config cfg, bool embedded) {
     tls::ensure_self_signed(pki.certs.front(), pki.keys.front(), cfg.hostname);
   }
   tls::CertStore certs(cfg);
+  // Bound before the spool is touched: a second daemon on this state directory stops here.
+  control::Server control_server(control::Server::Options{.path = cfg.control_socket()});
   queue::Spool spool(cfg.spool_dir());
   delivery::MailboxDirectory directory(cfg);
   delivery::Scheduler scheduler(
@@ -142,6 +147,14 @@ int run(config::Config cfg, bool embedded) {
   scheduler.start();
   for (auto& id : recovered) scheduler.enqueue(id);
   if (!recovered.empty()) spdlog::info("recovered {} queued message(s)", recovered.size());
+  // `sealpost queue`: its own threads, never an SMTP event loop.
+  control::Handler control_handler(spool, scheduler);
+  control_server.start(control_handler);
+  // However run() ends, the control threads stop before what they use is destroyed.
+  struct StopControl {
+    control::Server& server;
+    ~StopControl() { server.stop(); }
+  } stop_control{control_server};
   server.start();
   spdlog::info("sealpostd started: {} listener(s), state in {}", cfg.listeners.size(),
                cfg.state_dir.string());
@@ -163,6 +176,7 @@ int run(config::Config cfg, bool embedded) {
     break;
   }
   server.shutdown(std::chrono::seconds(10));
+  control_server.stop();  // before the scheduler and spool it uses go
   scheduler.stop();
   auth_pool.join();
   spdlog::info("sealpostd stopped");

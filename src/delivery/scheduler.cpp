@@ -1,19 +1,43 @@
-// The delivery scheduler: worker threads take queue ids from a ready deque, deliver each
+// The delivery scheduler: worker threads take queue ids from a ready FIFO, deliver each
 // recipient, and either remove the message or park it for a retry with exponential backoff.
-// Leaves out bounces (DSNs arrive with remote delivery) and persistence of retry times: after
-// a restart, recovery simply enqueues everything again and Maildir idempotency absorbs it.
+// Every message it is responsible for has one Entry whose state says which container holds it
+// (ready_ while queued, retries_ while deferred, neither while held or active). Leaves out
+// bounces (DSNs arrive with remote delivery) and persistence of retry times: after a restart,
+// recovery enqueues everything again (held messages stay held: that is in the spool) and
+// Maildir idempotency absorbs repeats.
 #include "delivery/scheduler.hpp"
 
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstring>
 #include <exception>
+#include <future>
+#include <memory>
 #include <type_traits>
 
 #include "queue/queue_id.hpp"
 
 namespace sealpost::delivery {
+
+// What one attempt came to. kFinished: every recipient delivered or failed for good, or the
+// message expired: it leaves the spool. kRetry: some recipient deferred. kLost: unreadable.
+struct Scheduler::Attempt {
+  enum class Kind { kFinished, kRetry, kLost } kind = Kind::kFinished;
+  std::vector<Deferral> deferrals;
+};
+
+namespace {
+
+Scheduler::ControlResult from_commit(const queue::CommitResult& r) {
+  if (r.ok()) return {};
+  if (r.error == EINVAL) return {Scheduler::Result::kInvalid, r.what};
+  if (r.error == ENOENT) return {Scheduler::Result::kNotQueued, r.what};
+  return {Scheduler::Result::kFailed, r.what};
+}
+
+}  // namespace
 
 Scheduler::Scheduler(queue::Spool& spool, DeliverFn deliver, Options options)
     : spool_(spool), deliver_(std::move(deliver)), options_(options) {}
@@ -27,12 +51,21 @@ void Scheduler::start() {
 }
 
 void Scheduler::enqueue(std::string id) {
+  const bool held = spool_.is_held(id);  // recovery of a message held before the restart
   {
     std::lock_guard lock(mutex_);
-    // backoff_ holds every id we are responsible for (ready, in flight or waiting), so a
-    // second enqueue (recovery racing a commit) cannot deliver one message twice at once.
-    if (!backoff_.emplace(id, options_.first_retry).second) return;
-    ready_.push_back(std::move(id));
+    // entries_ holds every id we are responsible for, so a second enqueue (recovery racing a
+    // commit) cannot deliver one message twice at once.
+    auto [it, inserted] = entries_.try_emplace(id);
+    if (!inserted) return;
+    Entry& entry = it->second;
+    entry.backoff = options_.first_retry;
+    entry.retry = retries_.end();
+    if (held) {
+      entry.state = State::kHeld;
+      return;
+    }
+    make_ready_locked(it->first, entry);
   }
   wake_.notify_one();
 }
@@ -52,8 +85,7 @@ void Scheduler::stop() {
 
 std::size_t Scheduler::pending() const {
   std::lock_guard lock(mutex_);
-  // In-flight messages are still in the spool, so they count as pending.
-  return ready_.size() + retries_.size() + in_flight_;
+  return entries_.size();
 }
 
 bool Scheduler::wait_idle(std::chrono::milliseconds timeout) {
@@ -61,47 +93,64 @@ bool Scheduler::wait_idle(std::chrono::milliseconds timeout) {
   return idle_.wait_for(lock, timeout, [this] { return ready_.empty() && in_flight_ == 0; });
 }
 
+void Scheduler::make_ready_locked(const std::string& id, Entry& entry) {
+  entry.state = State::kQueued;
+  entry.retry = retries_.end();
+  entry.ready_seq = next_ready_seq_++;
+  ready_.emplace(entry.ready_seq, id);
+}
+
+void Scheduler::unschedule_locked(Entry& entry) {
+  if (entry.state == State::kQueued) ready_.erase(entry.ready_seq);
+  if (entry.state == State::kDeferred && entry.retry != retries_.end()) {
+    retries_.erase(entry.retry);
+    entry.retry = retries_.end();
+  }
+}
+
 void Scheduler::run() {
   std::unique_lock lock(mutex_);
   while (!stopping_) {
-    const auto now = std::chrono::steady_clock::now();
+    const auto now = Clock::now();
     while (!retries_.empty() && retries_.begin()->first <= now) {
-      ready_.push_back(std::move(retries_.begin()->second));
+      const std::string id = retries_.begin()->second;
       retries_.erase(retries_.begin());
+      make_ready_locked(id, entries_.at(id));
     }
     if (ready_.empty()) {
       if (retries_.empty()) {
         wake_.wait(lock);
       } else {
-        wake_.wait_until(lock, retries_.begin()->first);
+        // A copy: wait_until reads its argument after waking, and flush() or hold() may have
+        // erased the node it would otherwise refer to.
+        const Clock::time_point next = retries_.begin()->first;
+        wake_.wait_until(lock, next);
       }
       continue;
     }
-    std::string id = std::move(ready_.front());
-    ready_.pop_front();
+    const std::string id = std::move(ready_.begin()->second);
+    ready_.erase(ready_.begin());
+    entries_.at(id).state = State::kActive;
     ++in_flight_;
     lock.unlock();
-    attempt(id);
+    Attempt result = attempt(id);
     lock.lock();
+    finish(id, result, lock);
     --in_flight_;
     if (ready_.empty() && in_flight_ == 0) idle_.notify_all();
   }
 }
 
-void Scheduler::attempt(const std::string& id) {
-  auto forget = [this, &id] {
-    std::lock_guard lock(mutex_);
-    backoff_.erase(id);
-  };
+Scheduler::Attempt Scheduler::attempt(const std::string& id) {
+  Attempt result;
   const auto message = spool_.load(id);
   if (!message) {
-    // load() logged why; a corrupt file is quarantined by the next recover().
+    // load() logged why (or it was deleted meanwhile); a corrupt record is never delivered.
     spdlog::error("delivery: {} cannot be loaded, not delivering it", id);
-    forget();
-    return;
+    result.kind = Attempt::Kind::kLost;
+    return result;
   }
 
-  bool retry = false;
   const auto& recipients = message->envelope.recipients;
   for (unsigned i = 0; i < recipients.size(); ++i) {
     Outcome outcome;
@@ -113,44 +162,262 @@ void Scheduler::attempt(const std::string& id) {
       outcome = TempFail{"451 4.3.0 internal error"};
     }
     std::visit(
-        [&](const auto& result) {
-          using T = std::decay_t<decltype(result)>;
+        [&](auto& o) {
+          using T = std::decay_t<decltype(o)>;
           if constexpr (std::is_same_v<T, Delivered>) {
             spdlog::info("delivery: {} to=<{}> delivered", id, recipients[i]);
           } else if constexpr (std::is_same_v<T, TempFail>) {
-            spdlog::warn("delivery: {} to=<{}> deferred: {}", id, recipients[i], result.reply);
-            retry = true;
+            spdlog::warn("delivery: {} to=<{}> deferred: {}", id, recipients[i], o.reply);
+            result.deferrals.push_back(Deferral{i, std::move(o.reply)});
           } else {
-            spdlog::error("delivery: {} to=<{}> failed: {}", id, recipients[i], result.reply);
+            spdlog::error("delivery: {} to=<{}> failed: {}", id, recipients[i], o.reply);
           }
         },
         outcome);
   }
+  if (result.deferrals.empty()) return result;
 
-  if (retry) {
-    const auto arrival_micros = queue::queue_id_micros(id).value_or(0);
-    const auto age = std::chrono::system_clock::now().time_since_epoch() -
-                     std::chrono::microseconds(arrival_micros);
-    if (age <= options_.lifetime) {
-      std::lock_guard lock(mutex_);
-      auto& backoff = backoff_[id];
-      retries_.emplace(std::chrono::steady_clock::now() + backoff, id);
-      spdlog::info("delivery: {} retry in {}s", id, backoff.count());
-      backoff = std::min(backoff * 2, options_.max_retry);
-      wake_.notify_all();  // a sleeping worker may be waiting for a later retry
-      return;
-    }
+  const auto arrival_micros = queue::queue_id_micros(id).value_or(0);
+  const auto age = std::chrono::system_clock::now().time_since_epoch() -
+                   std::chrono::microseconds(arrival_micros);
+  if (age <= options_.lifetime) {
+    result.kind = Attempt::Kind::kRetry;
+  } else {
     spdlog::error("delivery: {} expired after {}h with recipients deferred, dropping it", id,
                   std::chrono::duration_cast<std::chrono::hours>(age).count());
   }
+  return result;
+}
 
-  if (int error = spool_.remove(id)) {
-    spdlog::error("delivery: {} is done but cannot be removed from spool: {}", id,
-                  ::strerrordesc_np(error) ? ::strerrordesc_np(error) : "unknown error");
-  } else {
-    spdlog::info("delivery: {} removed from spool", id);
+void Scheduler::finish(const std::string& id, Attempt& result, std::unique_lock<std::mutex>& lock) {
+  Entry& entry = entries_.at(id);  // an active entry is only ever erased here
+  if (result.kind == Attempt::Kind::kRetry && !entry.deleted) {
+    ++entry.attempts;
+    entry.deferrals = std::move(result.deferrals);
+    entry.due = Clock::now() + entry.backoff;
+    if (entry.hold_after_attempt) {
+      entry.hold_after_attempt = false;
+      entry.state = State::kHeld;
+      spdlog::info("delivery: {} held: not retried until released", id);
+    } else {
+      entry.state = State::kDeferred;
+      entry.retry = retries_.emplace(entry.due, id);
+      spdlog::info("delivery: {} retry in {}s", id, entry.backoff.count());
+      wake_.notify_all();  // a sleeping worker may be waiting for a later retry
+    }
+    entry.backoff = std::min(entry.backoff * 2, options_.max_retry);
+    return;
   }
-  forget();
+  if (result.kind == Attempt::Kind::kFinished && !entry.deleted) {
+    lock.unlock();
+    if (int error = spool_.remove(id)) {
+      spdlog::error("delivery: {} is done but cannot be removed from spool: {}", id,
+                    ::strerrordesc_np(error) ? ::strerrordesc_np(error) : "unknown error");
+    } else {
+      spdlog::info("delivery: {} removed from spool", id);
+    }
+    lock.lock();
+  }
+  entries_.erase(id);
+}
+
+std::vector<queue::CommitResult> Scheduler::record(queue::Spool::Control action,
+                                                   std::span<const std::string> ids) {
+  std::vector<std::future<queue::CommitResult>> futures;
+  futures.reserve(ids.size());
+  for (const auto& id : ids) {
+    auto promise = std::make_shared<std::promise<queue::CommitResult>>();
+    futures.push_back(promise->get_future());
+    spool_.control(action, id,
+                   [promise](queue::CommitResult r) { promise->set_value(std::move(r)); });
+  }
+  std::vector<queue::CommitResult> results;
+  results.reserve(ids.size());
+  for (auto& future : futures) results.push_back(future.get());
+  return results;
+}
+
+std::vector<Scheduler::ControlResult> Scheduler::hold(std::span<const std::string> ids) {
+  // Unscheduled before the record is written, so no attempt starts while it is being synced;
+  // put back if the spool cannot record the hold.
+  enum class Was { kUnknown, kHeld, kActive, kScheduled };
+  std::vector<Was> was(ids.size(), Was::kUnknown);
+  {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      auto it = entries_.find(ids[i]);
+      if (it == entries_.end()) continue;  // not enqueued yet: enqueue() reads the spool
+      Entry& entry = it->second;
+      if (entry.state == State::kHeld || entry.hold_after_attempt) {
+        was[i] = Was::kHeld;
+      } else if (entry.state == State::kActive) {
+        was[i] = Was::kActive;
+        entry.hold_after_attempt = true;
+      } else {
+        was[i] = Was::kScheduled;
+        unschedule_locked(entry);
+        entry.state = State::kHeld;
+      }
+    }
+  }
+  const auto records = record(queue::Spool::Control::kHold, ids);
+  std::vector<ControlResult> results;
+  results.reserve(ids.size());
+  bool requeued = false;
+  {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      results.push_back(from_commit(records[i]));
+      if (records[i].ok()) {
+        if (was[i] == Was::kHeld) results.back().result = Result::kUnchanged;
+        continue;
+      }
+      auto it = entries_.find(ids[i]);
+      if (it == entries_.end()) continue;
+      Entry& entry = it->second;
+      if (was[i] == Was::kActive) entry.hold_after_attempt = false;
+      if (was[i] == Was::kScheduled && entry.state == State::kHeld) {
+        requeue_locked(it->first, entry);
+        requeued = true;
+      }
+    }
+  }
+  if (requeued) wake_.notify_all();
+  return results;
+}
+
+void Scheduler::requeue_locked(const std::string& id, Entry& entry) {
+  if (entry.attempts > 0 && entry.due > Clock::now()) {
+    entry.state = State::kDeferred;
+    entry.retry = retries_.emplace(entry.due, id);
+  } else {
+    make_ready_locked(id, entry);
+  }
+}
+
+std::vector<Scheduler::ControlResult> Scheduler::release(std::span<const std::string> ids) {
+  // Recorded first: once released in memory it may be delivered at once.
+  const auto records = record(queue::Spool::Control::kRelease, ids);
+  std::vector<ControlResult> results;
+  results.reserve(ids.size());
+  {
+    std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      results.push_back(from_commit(records[i]));
+      if (!records[i].ok()) continue;
+      auto it = entries_.find(ids[i]);
+      if (it == entries_.end()) continue;
+      Entry& entry = it->second;
+      if (entry.hold_after_attempt) {
+        entry.hold_after_attempt = false;
+      } else if (entry.state == State::kHeld) {
+        requeue_locked(it->first, entry);
+      } else {
+        results.back().result = Result::kUnchanged;
+      }
+    }
+  }
+  wake_.notify_all();
+  return results;
+}
+
+std::vector<Scheduler::ControlResult> Scheduler::delete_messages(std::span<const std::string> ids) {
+  {
+    // Forgotten first, so no attempt starts on a message about to vanish from the spool.
+    std::lock_guard lock(mutex_);
+    for (const auto& id : ids) {
+      auto it = entries_.find(id);
+      if (it == entries_.end()) continue;
+      if (it->second.state == State::kActive) {
+        it->second.deleted = true;  // finish() forgets it
+      } else {
+        unschedule_locked(it->second);
+        entries_.erase(it);
+      }
+    }
+  }
+  const auto records = record(queue::Spool::Control::kDelete, ids);
+  std::vector<ControlResult> results;
+  results.reserve(ids.size());
+  for (const auto& r : records) results.push_back(from_commit(r));
+  return results;
+}
+
+std::vector<Scheduler::ControlResult> Scheduler::flush(std::span<const std::string> ids) {
+  std::vector<ControlResult> results;
+  results.reserve(ids.size());
+  {
+    std::lock_guard lock(mutex_);
+    for (const auto& id : ids) {
+      auto it = entries_.find(id);
+      if (it == entries_.end()) {
+        results.push_back({queue::is_valid_queue_id(id) ? Result::kNotQueued : Result::kInvalid,
+                           id + ": not queued"});
+        continue;
+      }
+      Entry& entry = it->second;
+      if (entry.state == State::kHeld || entry.hold_after_attempt) {
+        results.push_back({Result::kHeld, id + ": held"});
+      } else if (entry.state == State::kDeferred) {
+        unschedule_locked(entry);
+        entry.due = Clock::now();
+        make_ready_locked(it->first, entry);
+        results.push_back({});
+      } else {
+        results.push_back({Result::kUnchanged, {}});
+      }
+    }
+  }
+  wake_.notify_all();
+  return results;
+}
+
+std::size_t Scheduler::flush() {
+  std::size_t count = 0;
+  {
+    std::lock_guard lock(mutex_);
+    const auto now = Clock::now();
+    while (!retries_.empty()) {  // in due order
+      const std::string id = retries_.begin()->second;
+      retries_.erase(retries_.begin());
+      Entry& entry = entries_.at(id);
+      entry.due = now;
+      make_ready_locked(id, entry);
+      ++count;
+    }
+  }
+  wake_.notify_all();
+  return count;
+}
+
+Scheduler::Status Scheduler::status_locked(const Entry& entry, Clock::time_point now,
+                                           std::chrono::system_clock::time_point system_now) const {
+  Status status{entry.state, entry.attempts, std::nullopt, entry.deferrals};
+  if (entry.state == State::kDeferred) {
+    status.next_attempt =
+        system_now + std::chrono::duration_cast<std::chrono::system_clock::duration>(
+                         std::max(entry.due, now) - now);
+  }
+  return status;
+}
+
+std::optional<Scheduler::Status> Scheduler::status(const std::string& id) const {
+  std::lock_guard lock(mutex_);
+  const auto it = entries_.find(id);
+  if (it == entries_.end()) return std::nullopt;
+  return status_locked(it->second, Clock::now(), std::chrono::system_clock::now());
+}
+
+std::vector<std::pair<std::string, Scheduler::Status>> Scheduler::statuses() const {
+  std::vector<std::pair<std::string, Status>> out;
+  std::lock_guard lock(mutex_);
+  const auto now = Clock::now();
+  const auto system_now = std::chrono::system_clock::now();
+  out.reserve(entries_.size());
+  for (const auto& [id, entry] : entries_) {
+    out.emplace_back(id, status_locked(entry, now, system_now));
+  }
+  return out;
 }
 
 }  // namespace sealpost::delivery

@@ -2,14 +2,18 @@
 // message from the spool only after every recipient is Delivered (or PermFailed: logged; DSNs
 // come with remote delivery). TempFail is retried with exponential backoff (1 min doubling,
 // capped at 1 h) until the message is older than the lifetime (5 days), then dropped and logged.
+// Queue control: hold (never attempted until released), release, delete and flush (deferred
+// messages due now); hold and delete are recorded durably in the spool first.
 #pragma once
 
 #include <chrono>
 #include <condition_variable>
-#include <deque>
+#include <cstdint>
 #include <functional>
 #include <map>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,19 +35,85 @@ class Scheduler {
     std::chrono::seconds lifetime{5 * 24 * 3600};
   };
 
+  // Where a message stands. kQueued: due now, waiting for a worker; kDeferred: a recipient got
+  // TempFail, next attempt at a set time; kHeld: by the administrator; kActive: being attempted.
+  enum class State { kQueued, kDeferred, kHeld, kActive };
+  struct Deferral {
+    unsigned rcpt = 0;  // index into envelope.recipients
+    std::string reply;  // "451 4.4.0 <x@example.com>: remote delivery not available yet"
+  };
+  struct Status {
+    State state = State::kQueued;
+    unsigned attempts = 0;  // finished attempts that deferred it
+    std::optional<std::chrono::system_clock::time_point> next_attempt;  // kDeferred only
+    std::vector<Deferral> deferrals;  // recipients deferred at the last attempt, in order
+  };
+
+  // The outcome of one queue-control action on one message.
+  enum class Result {
+    kDone,       // held / released / deleted / made due now
+    kUnchanged,  // already held; not held (release); not deferred (flush)
+    kHeld,       // flush of a held message: it stays held
+    kNotQueued,  // no such message in the spool
+    kInvalid,    // not a queue id
+    kFailed,     // the spool could not record it: `what` says why
+  };
+  struct ControlResult {
+    Result result = Result::kDone;
+    std::string what;
+  };
+
   Scheduler(queue::Spool& spool, DeliverFn deliver, Options options);
   ~Scheduler();  // stop()s
 
   void start();                  // starts the worker threads
   void enqueue(std::string id);  // thread-safe; called after a commit or by recovery
   void stop();                   // finishes in-flight deliveries, then joins
-  std::size_t pending() const;   // queued + waiting for retry (for tests and status)
-  // Blocks until nothing is queued or in flight (retries excluded) or the timeout passes.
+  std::size_t pending() const;   // every message it is responsible for, held ones included
+  // Blocks until nothing is queued or in flight (retries and held excluded) or the timeout.
   bool wait_idle(std::chrono::milliseconds timeout);
 
+  // Queue control, for many ids at once: the spool records of one call share an fdatasync.
+  // A message held while an attempt runs is held when the attempt defers it; one deleted while
+  // an attempt runs is forgotten when it ends (recipients delivered meanwhile stay delivered).
+  std::vector<ControlResult> hold(std::span<const std::string> ids);
+  // Back to where it was: due at its old next-attempt time if that is still ahead, else now.
+  std::vector<ControlResult> release(std::span<const std::string> ids);
+  std::vector<ControlResult> delete_messages(std::span<const std::string> ids);
+  std::vector<ControlResult> flush(std::span<const std::string> ids);
+  std::size_t flush();  // every deferred message due now; returns how many
+
+  std::optional<Status> status(const std::string& id) const;
+  // Every message the scheduler knows, sorted by id (which is arrival order).
+  std::vector<std::pair<std::string, Status>> statuses() const;
+
  private:
+  using Clock = std::chrono::steady_clock;
+  using Retries = std::multimap<Clock::time_point, std::string>;
+  struct Entry {
+    State state = State::kQueued;
+    unsigned attempts = 0;
+    std::chrono::seconds backoff{0};
+    std::uint64_t ready_seq = 0;  // key in ready_ while kQueued
+    Retries::iterator retry;      // in retries_ while kDeferred
+    Clock::time_point due{};      // of the next attempt, once deferred
+    std::vector<Deferral> deferrals;
+    bool hold_after_attempt = false;  // held while kActive
+    bool deleted = false;             // deleted while kActive
+  };
+  struct Attempt;
+
   void run();
-  void attempt(const std::string& id);
+  Attempt attempt(const std::string& id);
+  void finish(const std::string& id, Attempt& result, std::unique_lock<std::mutex>& lock);
+  void make_ready_locked(const std::string& id, Entry& entry);
+  void unschedule_locked(Entry& entry);
+  void requeue_locked(const std::string& id, Entry& entry);
+  Status status_locked(const Entry& entry, Clock::time_point now,
+                       std::chrono::system_clock::time_point system_now) const;
+  // Runs the spool side of one control action for every id, waiting for all records together.
+  std::vector<queue::CommitResult> record(queue::Spool::Control action,
+                                          std::span<const std::string> ids);
 
   queue::Spool& spool_;
   DeliverFn deliver_;
@@ -51,9 +121,10 @@ class Scheduler {
   mutable std::mutex mutex_;
   std::condition_variable wake_;
   std::condition_variable idle_;
-  std::deque<std::string> ready_;
-  std::multimap<std::chrono::steady_clock::time_point, std::string> retries_;
-  std::map<std::string, std::chrono::seconds> backoff_;
+  std::map<std::string, Entry> entries_;        // every id we are responsible for
+  std::map<std::uint64_t, std::string> ready_;  // FIFO of kQueued ids
+  std::uint64_t next_ready_seq_ = 0;
+  Retries retries_;  // kDeferred ids by due time
   unsigned in_flight_ = 0;
   bool stopping_ = false;
   std::vector<std::thread> threads_;

@@ -27,9 +27,9 @@ constexpr std::uint32_t kMaxPayload = 1u << 30;
 enum class RecordType : std::uint8_t {
   kMessage = 0x01,  // a committed message: id, envelope, content or a reference to data/ID
   kDone = 0x10,     // payload: id — delivered (or bounced/expired): no longer live
-  kHold = 0x11,     // payload: id — reserved for queue control (issue 4 item 5)
-  kRelease = 0x12,  // payload: id — reserved
-  kDelete = 0x13,   // payload: id — reserved: removed by the administrator
+  kHold = 0x11,     // payload: id — held by the administrator: not delivered until released
+  kRelease = 0x12,  // payload: id — released from hold
+  kDelete = 0x13,   // payload: id — deleted by the administrator: no longer live, like done
   kCommit = 0x7F,   // payload: u32le count of records in this batch before it
 };
 

@@ -1,6 +1,7 @@
 // The spool: submission queue, the committer thread (group commit into the segment log,
 // spilling of large bodies, roll-back of failed batches), the in-memory index used by load(),
-// done records and segment garbage collection. Byte layout and rules: docs/queue-format.md.
+// done, delete, hold and release records, and segment garbage collection. Byte layout and
+// rules: docs/queue-format.md.
 #include "queue/spool.hpp"
 
 #include <spdlog/spdlog.h>
@@ -12,6 +13,7 @@
 #include <future>
 #include <memory>
 #include <system_error>
+#include <utility>
 
 #include "queue/log_format.hpp"
 #include "queue/queue_id.hpp"
@@ -91,7 +93,11 @@ std::vector<std::string> Spool::recover() {
     std::lock_guard lock(mutex_);
     only_recovered = index_.empty();
     index_.reserve(index_.size() + scan.live.size());
-    for (const auto& message : scan.live) index_.emplace(message.key, message.location);
+    for (const auto& message : scan.live) {
+      index_.emplace(message.key, message.location);
+      if (message.held) marks_[message.key].held = true;
+    }
+    for (const auto& [key, segment] : scan.marks) marks_[key].segments.push_back(segment);
     for (auto& [seq, state] : scan.segments) segments_.emplace(seq, std::move(state));
     garbage = collect_garbage_locked();
     // A body in data/ that no committed record refers to was spilled for a batch that never
@@ -178,10 +184,70 @@ int Spool::remove(const std::string& id) {
     if (auto segment = segments_.find(location.segment); segment != segments_.end()) {
       --segment->second.live;
     }
-    dones_.push_back(DoneMark{*key, location.segment, location.spilled});
+    dones_.push_back(
+        DoneMark{*key, location.segment, location.spilled, false, {}, marks_.contains(*key)});
   }
   wake_.notify_one();
   return 0;
+}
+
+void Spool::control(Control action, const std::string& id, std::function<void(CommitResult)> done) {
+  const auto key = MessageKey::from_id(id);
+  if (!key) return done({EINVAL, id + ": invalid queue id"});
+  {
+    std::lock_guard lock(mutex_);
+    auto it = index_.find(*key);
+    if (it == index_.end()) return done({ENOENT, id + ": not queued"});
+    if (action == Control::kDelete) {
+      const Location location = it->second;
+      index_.erase(it);
+      if (auto segment = segments_.find(location.segment); segment != segments_.end()) {
+        --segment->second.live;
+      }
+      dones_.push_back(DoneMark{*key, location.segment, location.spilled, true, std::move(done)});
+    } else {
+      const bool hold = action == Control::kHold;
+      const auto marks = marks_.find(*key);
+      if ((marks != marks_.end() && marks->second.held) == hold) return done({});
+      holds_.push_back(HoldMark{*key, hold, std::move(done)});
+    }
+  }
+  wake_.notify_one();
+}
+
+CommitResult Spool::control(Control action, const std::string& id) {
+  auto promise = std::make_shared<std::promise<CommitResult>>();
+  auto future = promise->get_future();
+  control(action, id, [promise](CommitResult result) { promise->set_value(std::move(result)); });
+  return future.get();
+}
+
+bool Spool::is_held(const std::string& id) const {
+  const auto key = MessageKey::from_id(id);
+  if (!key) return false;
+  std::lock_guard lock(mutex_);
+  const auto it = marks_.find(*key);
+  return it != marks_.end() && it->second.held && index_.contains(*key);
+}
+
+std::vector<QueuedMessage> Spool::snapshot() const {
+  std::vector<QueuedMessage> messages;
+  {
+    std::lock_guard lock(mutex_);
+    messages.reserve(index_.size());
+    for (const auto& [key, location] : index_) {
+      QueuedMessage& message = messages.emplace_back();
+      message.key = key;
+      message.location = location;
+    }
+    for (auto& message : messages) {
+      const auto it = marks_.find(message.key);
+      message.held = it != marks_.end() && it->second.held;
+    }
+  }
+  std::sort(messages.begin(), messages.end(),
+            [](const QueuedMessage& a, const QueuedMessage& b) { return a.key < b.key; });
+  return messages;
 }
 
 std::vector<std::string> Spool::queued_ids() const {
@@ -206,17 +272,22 @@ std::size_t Spool::segment_count() const {
 void Spool::run_committer() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] { return stopping_ || !queue_.empty() || !dones_.empty(); });
-    if (queue_.empty() && dones_.empty()) break;  // stopping, and nothing left to write
+    wake_.wait(lock, [this] {
+      return stopping_ || !queue_.empty() || !dones_.empty() || !holds_.empty();
+    });
+    // Stopping, and nothing left to write.
+    if (queue_.empty() && dones_.empty() && holds_.empty()) break;
     // Everything that arrived while the previous batch was syncing forms this batch.
     std::vector<Pending> pending = std::move(queue_);
     queue_.clear();
     std::vector<DoneMark> dones = std::move(dones_);
     dones_.clear();
+    std::vector<HoldMark> holds = std::move(holds_);
+    holds_.clear();
     lock.unlock();
     dones.insert(dones.end(), carried_.begin(), carried_.end());
     carried_.clear();
-    write_batch(pending, dones);
+    write_batch(pending, dones, holds);
     lock.lock();
   }
   lock.unlock();
@@ -227,17 +298,19 @@ void Spool::run_committer() {
   seal_segment();
 }
 
-void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& dones) {
+void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& dones,
+                        std::vector<HoldMark>& holds) {
   Batch batch{pending, std::vector<std::optional<log::Spill>>(pending.size()), {}};
   int error = 0;
   std::string what;
   bool wrote = false;
   std::uint64_t batch_end = 0;
   std::vector<Location> locations;
-  bool spilled_done = false;
-  for (const auto& done : dones) spilled_done |= done.spilled;
-  // Only messages (and bodies about to be unlinked) need their records durable now.
-  const bool need_sync = !pending.empty() || spilled_done;
+  bool urgent_done = false;
+  for (const auto& done : dones) urgent_done |= done.spilled || done.deleted || done.had_marks;
+  // Only messages, queue control and bodies about to be unlinked need their records durable
+  // now; plain done records ride along with a later sync.
+  const bool need_sync = !pending.empty() || urgent_done || !holds.empty();
 
   if (fd_ < 0 || size_ >= options_.segment_size) error = open_segment(what);
   if (error == 0) error = write_spills(batch, what);
@@ -246,7 +319,7 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
     std::vector<log::EncodedMessage> encoded;
     encoded.reserve(pending.size());
     std::vector<std::string> small;
-    small.reserve(dones.size() + 1);
+    small.reserve(dones.size() + holds.size() + 1);
     std::vector<iovec> iov;
     std::uint64_t offset = start;
     for (std::size_t i = 0; i < pending.size(); ++i) {
@@ -262,9 +335,15 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
       offset += size;
     }
     for (const auto& done : dones) {
-      small.push_back(log::encode_record(log::RecordType::kDone, done.key.id()));
+      small.push_back(log::encode_record(
+          done.deleted ? log::RecordType::kDelete : log::RecordType::kDone, done.key.id()));
     }
-    small.push_back(log::encode_commit(static_cast<std::uint32_t>(pending.size() + dones.size())));
+    for (const auto& hold : holds) {
+      small.push_back(log::encode_record(
+          hold.hold ? log::RecordType::kHold : log::RecordType::kRelease, hold.key.id()));
+    }
+    small.push_back(log::encode_commit(
+        static_cast<std::uint32_t>(pending.size() + dones.size() + holds.size())));
     for (std::size_t i = 0; i < pending.size(); ++i) {
       iov.push_back(iov_of(encoded[i].head));
       if (!batch.spills[i]) {
@@ -289,15 +368,23 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
   }
 
   if (error != 0) {
-    spdlog::error("spool: batch of {} message(s) and {} done record(s) failed: {}", pending.size(),
-                  dones.size(), what);
+    spdlog::error("spool: batch of {} message(s) and {} done/control record(s) failed: {}",
+                  pending.size(), dones.size() + holds.size(), what);
     if (wrote) roll_back(start);
     unlink_all(batch.spill_paths);
     {
       std::lock_guard lock(mutex_);
       for (const auto& p : pending) spilling_.erase(p.request.id);
     }
-    carried_.insert(carried_.end(), dones.begin(), dones.end());
+    for (auto& done : dones) {
+      if (done.done) {
+        // The message is out of the index already; its record is retried with the next batch.
+        std::exchange(done.done, nullptr)(
+            CommitResult{error, what + " (the delete is retried with the next batch)"});
+      }
+      carried_.push_back(std::move(done));
+    }
+    for (auto& hold : holds) hold.done(CommitResult{error, what});
     for (auto& p : pending) p.done(CommitResult{error, what});
     return;
   }
@@ -318,6 +405,15 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
       if (done.segment != current_segment_ && segments_.contains(done.segment)) {
         current.done_targets.insert(done.segment);
       }
+      // Only now, with the record written, may the hold/release records go.
+      forget_marks_locked(done.key);
+    }
+    for (const auto& hold : holds) {
+      if (!index_.contains(hold.key)) continue;  // done or deleted meanwhile: moot
+      Marks& marks = marks_[hold.key];
+      marks.held = hold.hold;
+      marks.segments.push_back(current_segment_);
+      ++current.marks;
     }
     garbage = collect_garbage_locked();
   }
@@ -326,7 +422,20 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
     if (done.spilled) fs_.unlink(data_path(done.key.id()));
   }
   unlink_all(garbage);
+  for (auto& done : dones) {
+    if (done.done) done.done(CommitResult{});
+  }
+  for (auto& hold : holds) hold.done(CommitResult{});
   for (auto& p : pending) p.done(CommitResult{});
+}
+
+void Spool::forget_marks_locked(const MessageKey& key) {
+  const auto it = marks_.find(key);
+  if (it == marks_.end()) return;
+  for (const std::uint64_t seq : it->second.segments) {
+    if (auto segment = segments_.find(seq); segment != segments_.end()) --segment->second.marks;
+  }
+  marks_.erase(it);
 }
 
 int Spool::open_segment(std::string& what) {
@@ -459,15 +568,16 @@ int Spool::write_spills(Batch& batch, std::string& what) {
 }
 
 std::vector<fs::path> Spool::collect_garbage_locked() {
-  // A segment goes when nothing in it is live and every segment its done records retire is
-  // gone: otherwise a crash could resurrect those messages (a repeat delivery, not a loss).
+  // A segment goes when nothing in it is live, none of its hold/release records concerns a
+  // live message, and every segment its done records retire is gone: otherwise a crash could
+  // resurrect those messages (a repeat delivery, not a loss) or their hold state.
   std::vector<fs::path> garbage;
   for (bool changed = true; changed;) {
     changed = false;
     for (auto it = segments_.begin(); it != segments_.end();) {
       const auto& [seq, state] = *it;
       const bool needed =
-          seq == current_segment_ || state.live != 0 ||
+          seq == current_segment_ || state.live != 0 || state.marks != 0 ||
           std::any_of(state.done_targets.begin(), state.done_targets.end(),
                       [this](std::uint64_t target) { return segments_.contains(target); });
       if (needed) {

@@ -2,7 +2,8 @@
 // committer thread with group commit — every message submitted while the previous batch was
 // syncing goes into the next batch, one pwritev and one fdatasync for all of them. Large
 // bodies are spilled to data/ID first. Only after the sync does a submitter hear "durable"
-// and may the server say 250. Format and rules: docs/queue-format.md.
+// and may the server say 250. Queue control (hold, release, delete) rides the same batches.
+// Format and rules: docs/queue-format.md.
 #pragma once
 
 #include <condition_variable>
@@ -79,6 +80,26 @@ class Spool {
   // which Maildir names detect). Returns 0, EINVAL or ENOENT.
   int remove(const std::string& id);
 
+  // Queue control (docs/queue-format.md, "Queue control"). Non-blocking like submit(): `done`
+  // runs once, on the committer thread after the record is durable or its batch failed, or at
+  // once on the caller's for EINVAL (bad id) and ENOENT (not queued). Many calls made together
+  // share one batch and one fdatasync.
+  //  - kHold / kRelease: a hold or release record. Nothing is written (and `done` runs at once
+  //    with success) when the message already is held / is not held.
+  //  - kDelete: the message leaves the index at once, like remove(); its delete record is
+  //    synced. If that batch fails, `done` hears the error and the record is retried with the
+  //    next batch (the message stays gone from this process either way).
+  enum class Control { kHold, kRelease, kDelete };
+  void control(Control action, const std::string& id, std::function<void(CommitResult)> done);
+  // Blocking convenience over control() (tests, tools).
+  CommitResult control(Control action, const std::string& id);
+  // Whether the message's last durable hold/release record is a hold.
+  bool is_held(const std::string& id) const;
+
+  // Every live message with its location and held flag (no envelope), oldest first: a listing
+  // reads the envelopes from there with an EnvelopeReader, without holding any lock.
+  std::vector<QueuedMessage> snapshot() const;
+
   // Live ids, oldest first.
   std::vector<std::string> queued_ids() const;
   // Segment files currently kept (tests, status).
@@ -95,11 +116,29 @@ class Spool {
     MessageKey key;
     std::uint64_t segment;  // where the message record is
     bool spilled;
+    bool deleted = false;                      // a delete record, synced, rather than done
+    std::function<void(CommitResult)> done{};  // kDelete's caller, told once
+    // Synced even as a plain done record: it frees segments holding the message's hold and
+    // release records, and a crash must not bring the message back with only some of them.
+    bool had_marks = false;
+  };
+  struct HoldMark {
+    MessageKey key;
+    bool hold;  // else release
+    std::function<void(CommitResult)> done;
+  };
+  // The hold/release records of a live message: its state and the segments holding them,
+  // each of which must be kept while the message is live (docs/queue-format.md).
+  struct Marks {
+    bool held = false;
+    std::vector<std::uint64_t> segments;
   };
   struct Batch;
 
   void run_committer();
-  void write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& dones);
+  void write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& dones,
+                   std::vector<HoldMark>& holds);
+  void forget_marks_locked(const MessageKey& key);
   int open_segment(std::string& what);
   void seal_segment();
   void roll_back(std::uint64_t batch_start);
@@ -116,8 +155,10 @@ class Spool {
   std::condition_variable wake_;
   std::vector<Pending> queue_;
   std::vector<DoneMark> dones_;
+  std::vector<HoldMark> holds_;
   bool stopping_ = false;
   std::unordered_map<MessageKey, Location, MessageKeyHash> index_;
+  std::unordered_map<MessageKey, Marks, MessageKeyHash> marks_;  // only messages ever held
   std::map<std::uint64_t, SegmentState> segments_;
   std::uint64_t current_segment_ = 0;  // 0 = none open
   std::uint64_t first_own_segment_ = 0;

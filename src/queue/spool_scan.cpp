@@ -1,6 +1,6 @@
 // The spool scanner: reads each segment whole, lets log::scan_segment verify it batch by batch,
-// and replays message and done records in order. Logs every torn or corrupt segment with the
-// offset where trust ended. Leaves the files alone.
+// and replays message, done/delete and hold/release records in order. Logs every torn or
+// corrupt segment with the offset where trust ended. Leaves the files alone.
 #include "queue/spool_scan.hpp"
 
 #include <fcntl.h>
@@ -119,8 +119,14 @@ SpoolScan scan_spool(const fs::path& dir, const ScanOptions& options) {
     MessageKey key;
     std::uint64_t segment;
   };
+  struct Mark {
+    MessageKey key;
+    std::uint64_t segment;
+    bool hold;
+  };
   std::vector<QueuedMessage> messages;
   std::vector<Done> dones;
+  std::vector<Mark> marks;  // hold/release records, in log order
   std::string file;
   for (const std::uint64_t seq : seqs) {
     const std::string name = log::segment_name(seq);
@@ -149,8 +155,12 @@ SpoolScan scan_spool(const fs::path& dir, const ScanOptions& options) {
         } else if (record.type == log::RecordType::kDone ||
                    record.type == log::RecordType::kDelete) {
           if (const auto key = MessageKey::from_id(record.payload)) dones.push_back({*key, seq});
+        } else if (record.type == log::RecordType::kHold ||
+                   record.type == log::RecordType::kRelease) {
+          if (const auto key = MessageKey::from_id(record.payload)) {
+            marks.push_back({*key, seq, record.type == log::RecordType::kHold});
+          }
         }
-        // kHold / kRelease: reserved for queue control; nothing to replay yet.
       }
     };
     const log::SegmentReport report = log::scan_segment(file, seq, on_batch);
@@ -175,8 +185,12 @@ SpoolScan scan_spool(const fs::path& dir, const ScanOptions& options) {
   }
   std::sort(order.begin(), order.end());
   std::sort(dones.begin(), dones.end(), [](const Done& a, const Done& b) { return a.key < b.key; });
+  // Stable: per message, its hold/release records stay in log order and the last one counts.
+  std::stable_sort(marks.begin(), marks.end(),
+                   [](const Mark& a, const Mark& b) { return a.key < b.key; });
   scan.live.reserve(messages.size() - std::min(messages.size(), dones.size()));
   auto done = dones.begin();
+  auto mark = marks.begin();
   for (std::size_t i = 0; i < order.size(); ++i) {
     QueuedMessage& message = messages[order[i].second];
     if (i > 0 && order[i - 1].first == message.key) {
@@ -192,9 +206,61 @@ SpoolScan scan_spool(const fs::path& dir, const ScanOptions& options) {
       continue;
     }
     ++scan.segments[message.location.segment].live;
+    // Every hold/release record of a live message keeps its segment: were an older hold to
+    // outlive the release that followed it, a restart would hold the message again.
+    while (mark != marks.end() && mark->key < message.key) ++mark;
+    for (; mark != marks.end() && mark->key == message.key; ++mark) {
+      message.held = mark->hold;
+      ++scan.segments[mark->segment].marks;
+      scan.marks.emplace_back(message.key, mark->segment);
+    }
     scan.live.push_back(std::move(message));
   }
   return scan;
+}
+
+EnvelopeReader::~EnvelopeReader() {
+  for (const auto& [seq, fd] : fds_) {
+    if (fd >= 0) ::close(fd);
+  }
+}
+
+bool EnvelopeReader::read(QueuedMessage& message) {
+  const std::uint64_t seq = message.location.segment;
+  auto it = fds_.find(seq);
+  if (it == fds_.end()) {
+    const fs::path path = dir_ / "log" / log::segment_name(seq);
+    int fd;
+    do {
+      fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    } while (fd < 0 && errno == EINTR);
+    it = fds_.emplace(seq, fd).first;
+  }
+  if (it->second < 0) return false;  // unlinked meanwhile: its messages are gone
+  buffer_.resize(message.location.size);
+  std::size_t done = 0;
+  while (done < buffer_.size()) {
+    const ssize_t n = ::pread(it->second, buffer_.data() + done, buffer_.size() - done,
+                              static_cast<off_t>(message.location.offset + done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    done += static_cast<std::size_t>(n);
+  }
+  log::RecordView record;
+  log::MessageView view;
+  const char* why = log::read_record(buffer_, record);
+  if (why == nullptr && record.type != log::RecordType::kMessage) why = "not a message record";
+  if (why == nullptr) why = log::parse_message(record.payload, view);
+  if (why == nullptr && MessageKey::from_id(view.id) != message.key)
+    why = "record names another id";
+  if (why != nullptr) {
+    spdlog::error("spool: {}: log/{} offset {}: {}", message.key.id(), log::segment_name(seq),
+                  message.location.offset, why);
+    return false;
+  }
+  message.envelope = std::move(view.envelope);
+  message.size = view.content_size();
+  return true;
 }
 
 std::optional<StoredMessage> read_message(const fs::path& dir, const std::string& id,

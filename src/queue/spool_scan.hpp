@@ -1,6 +1,7 @@
 // Reading the spool log from disk: every segment in order, every committed batch verified,
-// done records applied, giving the live messages and where each one is. Read-only: used by
-// Spool::recover() at start and by `sealpost queue` while the daemon runs.
+// done and delete records applied, hold/release records replayed, giving the live messages,
+// where each one is and whether it is held. Read-only: used by Spool::recover() at start, by
+// `sealpost queue` when the daemon is not running, and (EnvelopeReader) by queue listings.
 #pragma once
 
 #include <cstdint>
@@ -45,13 +46,15 @@ struct Location {
 struct SegmentState {
   std::uint32_t live = 0;                // messages in it not yet done
   std::set<std::uint64_t> done_targets;  // segments whose messages its done records retire
+  std::uint32_t marks = 0;               // hold/release records in it for live messages
 };
 
 struct QueuedMessage {
   MessageKey key;
   Location location;
-  Envelope envelope;       // filled only with ScanOptions::envelopes
-  std::uint64_t size = 0;  // content size
+  Envelope envelope;       // filled only with ScanOptions::envelopes (or EnvelopeReader)
+  std::uint64_t size = 0;  // content size (likewise)
+  bool held = false;       // its last hold/release record is a hold
 };
 
 struct ScanOptions {
@@ -70,6 +73,8 @@ struct StoredMessage {
 struct SpoolScan {
   std::vector<QueuedMessage> live;  // oldest first
   std::map<std::uint64_t, SegmentState> segments;
+  // (live message, segment holding one of its hold/release records), for Spool's accounting.
+  std::vector<std::pair<MessageKey, std::uint64_t>> marks;
   std::size_t problems = 0;       // segments with a torn or corrupt record
   std::uint64_t max_segment = 0;  // highest sequence number seen (0 = none)
 };
@@ -80,6 +85,26 @@ SpoolScan scan_spool(const std::filesystem::path& dir, const ScanOptions& option
 // nullopt if unreadable or corrupt (logged).
 std::optional<StoredMessage> read_message(const std::filesystem::path& dir, const std::string& id,
                                           const Location& location);
+
+// Reads the envelope and content size of messages one after another from their locations,
+// keeping one descriptor per segment open: a listing of 100,000 messages costs one pread each.
+class EnvelopeReader {
+ public:
+  explicit EnvelopeReader(std::filesystem::path dir) : dir_(std::move(dir)) {}
+  ~EnvelopeReader();
+  EnvelopeReader(const EnvelopeReader&) = delete;
+  EnvelopeReader& operator=(const EnvelopeReader&) = delete;
+
+  // Fills message.envelope and message.size from the record at message.location. False if it
+  // cannot be read or verified (for example its segment was unlinked since: the message is
+  // gone); a damaged record is logged.
+  bool read(QueuedMessage& message);
+
+ private:
+  std::filesystem::path dir_;
+  std::map<std::uint64_t, int> fds_;  // segment -> descriptor, -1 once it failed to open
+  std::string buffer_;
+};
 
 // Scans, then reads one live message: `sealpost queue show` without the daemon.
 std::optional<StoredMessage> read_queued(const std::filesystem::path& dir, const std::string& id,

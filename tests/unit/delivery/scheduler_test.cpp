@@ -1,11 +1,13 @@
 // Scheduler: delivery and removal, TempFail retried until it succeeds (with Maildir skipping
 // the recipients already delivered), PermFail and expiry remove, and stop() joins promptly.
+// Queue control: hold (even through flush), release, flush, delete, statuses, restarts.
 #include "delivery/scheduler.hpp"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <chrono>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
@@ -232,6 +234,223 @@ TEST(Scheduler, DestructorStopsRunningWorkers) {
     scheduler.start();
   }
   SUCCEED();
+}
+
+// --- queue control --------------------------------------------------------------------------
+
+// A scheduler whose first retry is an hour away: a deferred message stays deferred unless
+// flushed, so each test decides when attempts happen.
+Scheduler::Options slow_retry() {
+  Scheduler::Options options = fast_options();
+  options.first_retry = 3600s;
+  options.max_retry = 3600s;
+  return options;
+}
+
+// Waits until `id` reaches `state` (the workers run on their own threads).
+bool reaches(const Scheduler& scheduler, const std::string& id, Scheduler::State state,
+             std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto status = scheduler.status(id);
+    if (status && status->state == state) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
+using R = Scheduler::Result;
+std::vector<R> results(const std::vector<Scheduler::ControlResult>& control) {
+  std::vector<R> out;
+  for (const auto& c : control) out.push_back(c.result);
+  return out;
+}
+
+TEST(SchedulerControl, DeferredStatusCarriesAttemptsNextAttemptAndReplies) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {Delivered{}}}, {1, {TempFail{"451 4.4.0 not yet"}}}});
+  Scheduler scheduler(spool, delivery.fn(), slow_retry());
+  scheduler.start();
+  const std::string id = commit(spool, {"local@example.org", "far@example.com"});
+  const auto before = std::chrono::system_clock::now();
+  scheduler.enqueue(id);
+  ASSERT_TRUE(reaches(scheduler, id, Scheduler::State::kDeferred));
+  const auto status = scheduler.status(id);
+  ASSERT_TRUE(status.has_value());
+  EXPECT_EQ(status->attempts, 1u);
+  ASSERT_EQ(status->deferrals.size(), 1u);
+  EXPECT_EQ(status->deferrals[0].rcpt, 1u);
+  EXPECT_EQ(status->deferrals[0].reply, "451 4.4.0 not yet");
+  ASSERT_TRUE(status->next_attempt.has_value());
+  EXPECT_GT(*status->next_attempt, before + 3500s);
+  EXPECT_LT(*status->next_attempt, before + 3700s);
+  const auto all = scheduler.statuses();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].first, id);
+}
+
+TEST(SchedulerControl, FlushMakesDeferredMessagesDueNow) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {TempFail{"451 4.3.0 busy"}, Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), slow_retry());
+  scheduler.start();
+  const std::string a = commit(spool, {"a@example.org"});
+  scheduler.enqueue(a);
+  ASSERT_TRUE(reaches(scheduler, a, Scheduler::State::kDeferred));
+  EXPECT_EQ(results(scheduler.flush(std::vector<std::string>{a, queue::make_queue_id(), "bad"})),
+            (std::vector<R>{R::kDone, R::kNotQueued, R::kInvalid}));
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 2u);
+  EXPECT_TRUE(spool.queued_ids().empty());
+
+  // Flush of everything: only deferred messages count.
+  ScriptedDelivery later({{0, {TempFail{"451 4.3.0 busy"}}}});
+  Scheduler second(spool, later.fn(), slow_retry());
+  second.start();
+  const std::string b = commit(spool, {"b@example.org"});
+  const std::string c = commit(spool, {"c@example.org"});
+  second.enqueue(b);
+  second.enqueue(c);
+  ASSERT_TRUE(reaches(second, b, Scheduler::State::kDeferred));
+  ASSERT_TRUE(reaches(second, c, Scheduler::State::kDeferred));
+  EXPECT_EQ(second.hold(std::vector<std::string>{c})[0].result, R::kDone);
+  EXPECT_EQ(second.flush(), 1u);
+  ASSERT_TRUE(second.wait_idle(10s));
+  ASSERT_TRUE(reaches(second, b, Scheduler::State::kDeferred));
+  EXPECT_EQ(later.calls(0), 3u);  // b twice, c once
+  EXPECT_EQ(second.status(b)->attempts, 2u);
+  EXPECT_EQ(second.status(c)->state, Scheduler::State::kHeld);
+}
+
+TEST(SchedulerControl, HeldMessageIsNeverAttemptedEvenWhenFlushed) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), fast_options());
+  const std::string id = commit(spool, {"a@example.org"});
+  scheduler.enqueue(id);  // not started: it waits in the ready queue
+  EXPECT_EQ(results(scheduler.hold(std::vector<std::string>{id, id})),
+            (std::vector<R>{R::kDone, R::kUnchanged}));
+  scheduler.start();
+  EXPECT_EQ(scheduler.flush(std::vector<std::string>{id})[0].result, R::kHeld);
+  EXPECT_EQ(scheduler.flush(), 0u);
+  ASSERT_TRUE(scheduler.wait_idle(10s));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(delivery.calls(0), 0u);
+  EXPECT_EQ(scheduler.status(id)->state, Scheduler::State::kHeld);
+  EXPECT_TRUE(spool.is_held(id));
+  EXPECT_EQ(scheduler.pending(), 1u);
+
+  EXPECT_EQ(results(scheduler.release(std::vector<std::string>{id, id})),
+            (std::vector<R>{R::kDone, R::kUnchanged}));
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 1u);
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
+TEST(SchedulerControl, ReleaseOfADeferredMessageKeepsItsRetryTime) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {TempFail{"451 4.3.0 busy"}, Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), slow_retry());
+  scheduler.start();
+  const std::string id = commit(spool, {"a@example.org"});
+  scheduler.enqueue(id);
+  ASSERT_TRUE(reaches(scheduler, id, Scheduler::State::kDeferred));
+  const auto due = scheduler.status(id)->next_attempt;
+  ASSERT_EQ(scheduler.hold(std::vector<std::string>{id})[0].result, R::kDone);
+  EXPECT_FALSE(scheduler.status(id)->next_attempt.has_value());
+  ASSERT_EQ(scheduler.release(std::vector<std::string>{id})[0].result, R::kDone);
+  ASSERT_EQ(scheduler.status(id)->state, Scheduler::State::kDeferred);
+  EXPECT_NEAR(std::chrono::duration<double>(*scheduler.status(id)->next_attempt - *due).count(), 0,
+              1.0);
+  // release + flush: attempted now.
+  ASSERT_EQ(scheduler.flush(std::vector<std::string>{id})[0].result, R::kDone);
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 2u);
+}
+
+TEST(SchedulerControl, HoldDuringAnAttemptTakesEffectWhenItDefers) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  std::promise<void> started;
+  std::promise<void> go_on;
+  auto go = go_on.get_future().share();
+  std::atomic<int> calls = 0;
+  Scheduler scheduler(
+      spool,
+      [&](const queue::StoredMessage&, unsigned) -> Outcome {
+        if (calls++ == 0) {
+          started.set_value();
+          go.wait();
+        }
+        return TempFail{"451 4.3.0 later"};
+      },
+      fast_options());
+  scheduler.start();
+  const std::string id = commit(spool, {"a@example.org"});
+  scheduler.enqueue(id);
+  started.get_future().wait();
+  EXPECT_EQ(scheduler.status(id)->state, Scheduler::State::kActive);
+  EXPECT_EQ(scheduler.hold(std::vector<std::string>{id})[0].result, R::kDone);
+  go_on.set_value();
+  ASSERT_TRUE(reaches(scheduler, id, Scheduler::State::kHeld));
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(calls.load(), 1);  // first_retry is 0: without the hold it would have run again
+  EXPECT_EQ(scheduler.status(id)->attempts, 1u);
+}
+
+TEST(SchedulerControl, DeleteRemovesFromScheduleAndSpool) {
+  TempDir temp;
+  std::string deferred, held, queued;
+  {
+    queue::Spool spool(temp.path());
+    ScriptedDelivery delivery({{0, {TempFail{"451 4.3.0 later"}}}});
+    Scheduler scheduler(spool, delivery.fn(), slow_retry());
+    deferred = commit(spool, {"a@example.org"});
+    held = commit(spool, {"a@example.org"});
+    queued = commit(spool, {"a@example.org"});
+    scheduler.enqueue(deferred);
+    scheduler.start();
+    ASSERT_TRUE(reaches(scheduler, deferred, Scheduler::State::kDeferred));
+    scheduler.stop();  // `queued` stays queued: no worker takes it
+    scheduler.enqueue(held);
+    scheduler.enqueue(queued);
+    ASSERT_EQ(scheduler.hold(std::vector<std::string>{held})[0].result, R::kDone);
+    EXPECT_EQ(results(scheduler.delete_messages(
+                  std::vector<std::string>{deferred, held, queued, queue::make_queue_id()})),
+              (std::vector<R>{R::kDone, R::kDone, R::kDone, R::kNotQueued}));
+    EXPECT_EQ(scheduler.pending(), 0u);
+    EXPECT_TRUE(spool.queued_ids().empty());
+  }
+  queue::Spool spool(temp.path());
+  EXPECT_TRUE(spool.recover().empty());  // still gone after a restart
+}
+
+TEST(SchedulerControl, HeldMessageStaysHeldAcrossARestart) {
+  TempDir temp;
+  std::string held, other;
+  {
+    queue::Spool spool(temp.path());
+    ScriptedDelivery delivery({{0, {TempFail{"451 4.3.0 later"}}}});
+    Scheduler scheduler(spool, delivery.fn(), slow_retry());
+    held = commit(spool, {"a@example.org"});
+    other = commit(spool, {"a@example.org"});
+    scheduler.enqueue(held);
+    scheduler.enqueue(other);
+    ASSERT_EQ(scheduler.hold(std::vector<std::string>{held})[0].result, R::kDone);
+  }
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), fast_options());
+  scheduler.start();
+  for (const auto& id : spool.recover()) scheduler.enqueue(id);
+  ASSERT_TRUE(scheduler.wait_idle(10s));
+  ASSERT_TRUE(reaches(scheduler, held, Scheduler::State::kHeld));
+  EXPECT_EQ(delivery.calls(0), 1u);  // `other` only
+  EXPECT_EQ(spool.queued_ids(), std::vector<std::string>{held});
 }
 
 }  // namespace
