@@ -42,6 +42,68 @@ bool take_string(std::string_view& in, std::string_view& out) {
   return true;
 }
 
+bool has_dsn_block(const Envelope& e) {
+  return e.ret != Ret::kUnspecified || !e.envid.empty() || !e.recipient_dsn.empty();
+}
+
+std::size_t dsn_block_size(const Envelope& e) {
+  std::size_t size = 1 + 4 + e.envid.size() + 4;
+  for (const auto& d : e.recipient_dsn) size += 1 + 4 + d.orcpt_type.size() + 4 + d.orcpt.size();
+  return size;
+}
+
+// docs/queue-format.md "DSN block".
+void append_dsn_block(std::string& out, const Envelope& e) {
+  out.push_back(static_cast<char>(e.ret));
+  append_string(out, e.envid);
+  append_u32(out, static_cast<std::uint32_t>(e.recipient_dsn.size()));
+  for (const auto& d : e.recipient_dsn) {
+    out.push_back(static_cast<char>(d.notify));
+    append_string(out, d.orcpt_type);
+    append_string(out, d.orcpt);
+  }
+}
+
+// NEVER only alone (RFC 3461 §4.1); no unknown bits.
+bool valid_notify(std::uint8_t notify) {
+  if ((notify & ~(kNotifySuccess | kNotifyFailure | kNotifyDelay | kNotifyNever)) != 0)
+    return false;
+  return (notify & kNotifyNever) == 0 || notify == kNotifyNever;
+}
+
+const char* take_dsn_block(std::string_view& in, std::uint64_t nrcpt, Envelope& e, bool keep) {
+  if (in.empty() || static_cast<std::uint8_t>(in[0]) > static_cast<std::uint8_t>(Ret::kHdrs))
+    return "bad DSN RET";
+  const auto ret = static_cast<Ret>(in[0]);
+  in.remove_prefix(1);
+  std::string_view field;
+  if (!take_string(in, field)) return "bad DSN ENVID";
+  if (keep) {
+    e.ret = ret;
+    e.envid = field;
+  }
+  if (in.size() < 4) return "bad DSN recipient count";
+  const std::uint64_t count = read_le(in, 4);
+  in.remove_prefix(4);
+  // Either none or exactly one entry per recipient: anything else is damage.
+  if (count != 0 && count != nrcpt) return "bad DSN recipient count";
+  if (keep) e.recipient_dsn.reserve(count);
+  for (std::uint64_t i = 0; i < count; ++i) {
+    RecipientDsn d;
+    if (in.empty() || !valid_notify(static_cast<std::uint8_t>(in[0]))) return "bad DSN NOTIFY";
+    d.notify = static_cast<std::uint8_t>(in[0]);
+    in.remove_prefix(1);
+    std::string_view type, orcpt;
+    if (!take_string(in, type) || !take_string(in, orcpt)) return "bad DSN ORCPT";
+    if (keep) {
+      d.orcpt_type = type;
+      d.orcpt = orcpt;
+      e.recipient_dsn.push_back(std::move(d));
+    }
+  }
+  return nullptr;
+}
+
 bool known_type(std::uint8_t type) {
   switch (static_cast<RecordType>(type)) {
     case RecordType::kMessage:
@@ -102,17 +164,21 @@ EncodedMessage encode_message(std::string_view id, const Envelope& envelope,
   }
   std::size_t envelope_size = 4 + envelope.reverse_path.size() + 4;
   for (const auto& rcpt : envelope.recipients) envelope_size += 4 + rcpt.size();
+  const bool dsn = has_dsn_block(envelope);
+  if (dsn) envelope_size += dsn_block_size(envelope);
   const std::size_t payload_size = kIdSize + 1 + envelope_size + (spill ? 12 : 0) + content_size;
   head.reserve(kRecordHeaderSize + payload_size - content_size);
   head.push_back(static_cast<char>(RecordType::kMessage));
   append_u32(head, static_cast<std::uint32_t>(payload_size));
   head.append(id);
-  head.push_back(static_cast<char>((envelope.smtputf8 ? kFlagSmtpUtf8 : 0) |
-                                   (envelope.body_8bit ? kFlagBody8Bit : 0) |
-                                   (spill ? kFlagSpilled : 0)));
+  head.push_back(
+      static_cast<char>((envelope.smtputf8 ? kFlagSmtpUtf8 : 0) |
+                        (envelope.body_8bit ? kFlagBody8Bit : 0) | (spill ? kFlagSpilled : 0) |
+                        (envelope.requiretls ? kFlagRequireTls : 0) | (dsn ? kFlagDsn : 0)));
   append_string(head, envelope.reverse_path);
   append_u32(head, static_cast<std::uint32_t>(envelope.recipients.size()));
   for (const auto& rcpt : envelope.recipients) append_string(head, rcpt);
+  if (dsn) append_dsn_block(head, envelope);
   if (spill) {
     append_u64(head, spill->size);
     append_u32(head, spill->crc);
@@ -165,9 +231,16 @@ const char* parse_message(std::string_view payload, MessageView& out, bool with_
   if (!is_valid_queue_id(out.id)) return "bad queue id in message record";
   const auto flags = static_cast<std::uint8_t>(in[kIdSize]);
   in.remove_prefix(kIdSize + 1);
-  if ((flags & ~(kFlagSmtpUtf8 | kFlagBody8Bit | kFlagSpilled)) != 0) return "bad flags";
+  constexpr std::uint8_t kKnownFlags =
+      kFlagSmtpUtf8 | kFlagBody8Bit | kFlagSpilled | kFlagRequireTls | kFlagDsn;
+  if ((flags & ~kKnownFlags) != 0) return "bad flags";
   out.envelope.smtputf8 = (flags & kFlagSmtpUtf8) != 0;
   out.envelope.body_8bit = (flags & kFlagBody8Bit) != 0;
+  out.envelope.requiretls = (flags & kFlagRequireTls) != 0;
+  // A reused MessageView must not keep the DSN fields of the previous record.
+  out.envelope.ret = Ret::kUnspecified;
+  out.envelope.envid.clear();
+  out.envelope.recipient_dsn.clear();
   std::string_view field;
   if (!take_string(in, field)) return "bad reverse-path";
   if (with_envelope) out.envelope.reverse_path = field;
@@ -181,6 +254,9 @@ const char* parse_message(std::string_view payload, MessageView& out, bool with_
   for (std::uint64_t i = 0; i < count; ++i) {
     if (!take_string(in, field)) return "bad recipient";
     if (with_envelope) out.envelope.recipients.emplace_back(field);
+  }
+  if ((flags & kFlagDsn) != 0) {
+    if (const char* why = take_dsn_block(in, count, out.envelope, with_envelope)) return why;
   }
   out.spill.reset();
   out.content = {};

@@ -35,7 +35,11 @@ enum class RecordType : std::uint8_t {
 
 constexpr std::uint8_t kFlagSmtpUtf8 = 0x01;
 constexpr std::uint8_t kFlagBody8Bit = 0x02;
-constexpr std::uint8_t kFlagSpilled = 0x04;  // content lives in data/ID
+constexpr std::uint8_t kFlagSpilled = 0x04;     // content lives in data/ID
+constexpr std::uint8_t kFlagRequireTls = 0x08;  // RFC 8689 REQUIRETLS
+// A DSN block (RET, ENVID, per-recipient NOTIFY/ORCPT; RFC 3461) follows the recipients.
+// Records written before DSN support have neither bit and decode with no DSN fields.
+constexpr std::uint8_t kFlagDsn = 0x10;
 
 std::uint32_t crc32(std::uint32_t crc, std::string_view bytes);
 

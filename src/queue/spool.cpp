@@ -133,6 +133,10 @@ void Spool::submit(CommitRequest request, std::function<void(CommitResult)> done
   if (request.envelope.recipients.empty()) {
     return done({EINVAL, "commit " + request.id + ": no recipients"});
   }
+  const auto& dsn = request.envelope.recipient_dsn;
+  if (!dsn.empty() && dsn.size() != request.envelope.recipients.size()) {
+    return done({EINVAL, "commit " + request.id + ": DSN parameters do not match the recipients"});
+  }
   {
     std::lock_guard lock(mutex_);
     if (index_.contains(*key)) {
