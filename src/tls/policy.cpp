@@ -104,16 +104,28 @@ std::optional<Requirement> apply_dane(const PolicyInput& in) {
   return r;
 }
 
+// RFC 8461 §4.2 enforce: only listed MX hosts, TLS required, PKIX with the MX host name (§4.1).
 std::optional<Requirement> apply_mta_sts(const PolicyInput& in) {
   if (!in.mta_sts || in.mta_sts->mode != MtaStsPolicy::Mode::kEnforce) return std::nullopt;
-  bool listed =
-      std::any_of(in.mta_sts->mx.begin(), in.mta_sts->mx.end(),
-                  [&](const std::string& p) { return mta_sts_mx_matches(p, in.mx_host); });
-  if (!listed)  // RFC 8461 §4.1: an MX not in an enforced policy is not used
+  if (!in.mta_sts->matches(in.mx_host))
     return defer(PolicyKind::kMtaSts,
-                 "mta-sts: " + in.mx_host + " is not in the policy of " + in.domain);
+                 "mta-sts: " + in.mx_host + " is not in the enforced policy of " + in.domain);
   return require(PolicyKind::kMtaSts, Verification::kPkix, in.mx_host,
-                 "mta-sts: enforce for " + in.domain);
+                 "mta-sts: enforce for " + in.domain + ", PKIX for " + in.mx_host);
+}
+
+// RFC 8461 §5 testing: the next policy decides; note what enforce would have done. The host
+// name goes into the handshake so that `verified` in the log says whether PKIX would pass.
+Requirement with_testing_note(Requirement r, const PolicyInput& in) {
+  r.mta_sts_testing_listed = in.mta_sts->matches(in.mx_host);
+  if (!r.mta_sts_testing_listed) {
+    r.mta_sts_testing = in.mx_host + " is not in the policy of " + in.domain;
+  } else {
+    r.mta_sts_testing = in.mx_host + " is in the policy of " + in.domain;
+    if (r.attempt_tls && r.reference_name.empty() && r.verification == Verification::kNone)
+      r.reference_name = in.mx_host;
+  }
+  return r;
 }
 
 }  // namespace
@@ -173,47 +185,53 @@ const char* verification_name(Verification v) {
   return "?";
 }
 
-bool mta_sts_mx_matches(std::string_view pattern, std::string_view host) {
-  std::string p = lower(pattern), h = lower(host);
-  if (!p.empty() && p.back() == '.') p.pop_back();
-  if (!h.empty() && h.back() == '.') h.pop_back();
-  if (!p.starts_with("*.")) return p == h;
-  auto dot = h.find('.');
-  return dot != std::string::npos && dot > 0 && h.substr(dot + 1) == p.substr(2);
-}
-
 Requirement decide(const PolicyInput& in) {
+  bool testing = false;  // an MTA-STS testing policy was passed on the way
+  auto done = [&](Requirement r) { return testing ? with_testing_note(std::move(r), in) : r; };
   for (PolicyKind kind : in.chain) {
     switch (kind) {
       case PolicyKind::kDane:
-        if (auto r = apply_dane(in)) return *r;
+        if (auto r = apply_dane(in)) return done(*r);
         break;
       case PolicyKind::kMtaSts:
         if (auto r = apply_mta_sts(in)) return *r;
+        testing = testing || (in.mta_sts && in.mta_sts->mode == MtaStsPolicy::Mode::kTesting);
         break;
       case PolicyKind::kVerify:
-        return require(kind, Verification::kPkix, in.mx_host, "verify: PKIX for " + in.mx_host);
+        return done(
+            require(kind, Verification::kPkix, in.mx_host, "verify: PKIX for " + in.mx_host));
       case PolicyKind::kEncrypt:
-        return require(kind, Verification::kNone, "", "encrypt: TLS required, unverified");
+        return done(require(kind, Verification::kNone, "", "encrypt: TLS required, unverified"));
       case PolicyKind::kMay: {
         Requirement r;
         r.policy = kind;
         r.reason = "may: opportunistic TLS";
-        return r;
+        return done(r);
       }
       case PolicyKind::kNone: {
         Requirement r;
         r.policy = kind;
         r.attempt_tls = false;
         r.reason = "none: no TLS";
-        return r;
+        return done(r);
       }
     }
   }
   // The chain ran out: fail closed. A configured ["dane"] must not silently become `may`; a
   // fallback is spelled out by ending the chain in may/encrypt/verify/none.
-  return defer(in.chain.empty() ? PolicyKind::kMay : in.chain.back(),
-               "no policy of the chain " + chain_text(in.chain) + " applies to " + in.domain);
+  return done(defer(in.chain.empty() ? PolicyKind::kMay : in.chain.back(),
+                    "no policy of the chain " + chain_text(in.chain) + " applies to " + in.domain));
+}
+
+std::string mta_sts_testing_outcome(const Requirement& req, std::string_view tls_version,
+                                    std::string_view verified) {
+  if (req.mta_sts_testing.empty()) return "";
+  std::string out = "mta-sts testing: " + req.mta_sts_testing + "; enforce would ";
+  if (!req.mta_sts_testing_listed) return out + "not use this host";
+  if (tls_version.empty()) return out + "defer: no TLS";
+  if (verified != "pkix")
+    return out + "defer: peer not verified by PKIX (verified=" + std::string(verified) + ")";
+  return out + "deliver: verified by PKIX";
 }
 
 Requirement without_usable_tlsa(Requirement req) {

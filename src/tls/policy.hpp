@@ -1,7 +1,7 @@
 // The outbound TLS policy decision for one MX host, sans-I/O: which TLS this connection needs
 // (decide) and, after EHLO/STARTTLS, whether what we got is enough to send mail (evaluate).
-// RFC 7672 (DANE for SMTP), RFC 8461 (MTA-STS: a hook only, the fetch is not implemented yet),
-// RFC 7435 (opportunistic security). No DNS, sockets or OpenSSL calls here.
+// RFC 7672 (DANE for SMTP), RFC 8461 (MTA-STS: the caller discovers the policy, this applies
+// it), RFC 7435 (opportunistic security). No DNS, sockets or OpenSSL calls here.
 #pragma once
 
 #include <optional>
@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "tls/client_verify.hpp"
+#include "tls/mta_sts_policy.hpp"
 
 namespace sealpost::tls {
 
@@ -31,14 +32,6 @@ enum class DnsStatus {
   kFailed,  // SERVFAIL, timeout: indeterminate (RFC 7672 §2.2: not the same as "no records")
 };
 
-// Hook for RFC 8461: the caller fetches and caches the policy (not implemented this phase:
-// leave it unset and "mta-sts" in a chain falls through to the next policy).
-struct MtaStsPolicy {
-  enum class Mode { kNone, kTesting, kEnforce };
-  Mode mode = Mode::kNone;
-  std::vector<std::string> mx;  // patterns: "mail.example.org", "*.example.net"
-};
-
 struct PolicyInput {
   std::vector<PolicyKind> chain = kDefaultPolicyChain;
   std::string domain;   // the destination domain (for reasons)
@@ -49,6 +42,8 @@ struct PolicyInput {
   DnsStatus tlsa_status = DnsStatus::kInsecure;
   std::vector<Tlsa> tlsa;     // the parsed records of that lookup
   bool tlsa_present = false;  // the lookup had records (even if none parsed); false: NODATA
+  // RFC 8461: the policy in force for `domain` (discovered and cached by the caller); unset:
+  // the domain has none and "mta-sts" passes to the next policy.
   std::optional<MtaStsPolicy> mta_sts;
 };
 
@@ -65,6 +60,11 @@ struct Requirement {
   std::vector<Tlsa> tlsa;      // kDane: the usable records (usage 2/3), handed to OpenSSL
   std::string reference_name;  // kPkix and kDane: the MX host name checked in the certificate
   std::string reason;          // one line for the log, e.g. "dane: secure TLSA for mx.example"
+  // An MTA-STS policy in testing mode (RFC 8461 §5): delivery follows the policy that decided;
+  // this is what enforce would have said before connecting, for the log ("" = no testing
+  // policy). mta_sts_testing_outcome() completes it once the attempt is known.
+  std::string mta_sts_testing;
+  bool mta_sts_testing_listed = false;  // the MX host matches the testing policy
 };
 
 // Walks the chain: each policy either applies (and decides) or passes to the next one. A
@@ -96,7 +96,9 @@ Verdict evaluate(const Requirement& requirement, const TlsObservation& seen);
 // mandatory but unauthenticated (not a certificate mismatch). Other requirements unchanged.
 Requirement without_usable_tlsa(Requirement requirement);
 
-// RFC 8461 §4.1: "*.example.org" matches exactly one leftmost label. Case-insensitive.
-bool mta_sts_mx_matches(std::string_view pattern, std::string_view host);
+// For a requirement with mta_sts_testing set: what enforce would have done with the attempt
+// that was made (TLS version "" = cleartext; `verified` as the handshake reported it).
+std::string mta_sts_testing_outcome(const Requirement& requirement, std::string_view tls_version,
+                                    std::string_view verified);
 
 }  // namespace sealpost::tls

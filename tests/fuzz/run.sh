@@ -10,7 +10,7 @@ cd "$root"
 seconds=${FUZZ_SECONDS:-30}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 fuzzers=("$@")
-[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(session_fuzz address_fuzz sasl_fuzz client_fuzz rdata_fuzz)
+[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(session_fuzz address_fuzz sasl_fuzz client_fuzz rdata_fuzz mta_sts_fuzz)
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja -DSEALPOST_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
@@ -30,6 +30,7 @@ for fuzzer in "${fuzzers[@]}"; do
   [ -f "tests/fuzz/$name.dict" ] && args+=(-dict="tests/fuzz/$name.dict")
   [ "$name" = session ] && args+=(-max_len=6000)
   [ "$name" = rdata ] && args+=(-max_len=600)  # RDATA is at most 65535, names 255
+  [ "$name" = mta_sts ] && args+=(-max_len=4096)  # every prefix is parsed: keep it quadratic-cheap
   echo "== $fuzzer: ${seconds}s, corpus $(ls "$corpus" | wc -l) files"
   if ! "$build/tests/fuzz/$fuzzer" "${args[@]}" "$corpus" >"$work/$fuzzer.log" 2>&1; then
     status=1

@@ -185,14 +185,68 @@ TEST(TlsPolicy, PresentButUnparsedTlsaIsMandatoryUnauthenticatedTls) {
 TEST(TlsPolicy, MtaStsHook) {
   auto in = input(DnsStatus::kInsecure, DnsStatus::kInsecure);
   EXPECT_EQ(decide(in).policy, PolicyKind::kMay) << "no policy fetched: falls through";
-  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kTesting, {"mx.example.test"}};
+  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kTesting, {"mx.example.test"}, 86400};
   EXPECT_EQ(decide(in).policy, PolicyKind::kMay) << "testing mode does not enforce";
-  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kEnforce, {"*.example.test"}};
+  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kEnforce, {"*.example.test"}, 86400};
   auto r = decide(in);
   EXPECT_EQ(r.policy, PolicyKind::kMtaSts);
   EXPECT_EQ(r.verification, Verification::kPkix);
-  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kEnforce, {"other.example.test"}};
+  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kEnforce, {"other.example.test"}, 86400};
   EXPECT_TRUE(decide(in).defer);
+}
+
+TEST(TlsPolicy, MtaStsEnforceMismatchDefers) {
+  auto in = input(DnsStatus::kInsecure, DnsStatus::kInsecure);
+  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kEnforce, {"other.example.test"}, 86400};
+  auto r = decide(in);
+  EXPECT_TRUE(r.defer);
+  EXPECT_EQ(r.policy, PolicyKind::kMtaSts);
+  EXPECT_EQ(r.reason, "mta-sts: mx.example.test is not in the enforced policy of example.test");
+  // A secure TLSA earlier in the chain still wins (RFC 8461 §2: DANE first).
+  auto dane = input(DnsStatus::kSecure, DnsStatus::kSecure, {rec(3)});
+  dane.mta_sts = in.mta_sts;
+  EXPECT_EQ(decide(dane).policy, PolicyKind::kDane);
+}
+
+TEST(TlsPolicy, MtaStsEnforceNeedsVerifiedTls) {
+  auto in = input(DnsStatus::kInsecure, DnsStatus::kInsecure);
+  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kEnforce, {"mx.example.test"}, 86400};
+  auto r = decide(in);
+  ASSERT_FALSE(r.defer);
+  EXPECT_TRUE(r.tls_required);
+  EXPECT_EQ(r.reference_name, "mx.example.test");
+  PeerResult good = peer(true, "pkix"), bad = peer(false, "");
+  EXPECT_EQ(evaluate(r, {true, true, true, "", &good}).kind, K::kProceed);
+  EXPECT_EQ(evaluate(r, {true, true, true, "", &bad}).kind, K::kDefer);
+  EXPECT_EQ(evaluate(r, {false, false, false, "", nullptr}).kind, K::kDefer) << "stripped";
+  EXPECT_TRUE(r.mta_sts_testing.empty());
+}
+
+TEST(TlsPolicy, MtaStsTestingAndNoneFallThrough) {
+  auto in = input(DnsStatus::kInsecure, DnsStatus::kInsecure);
+  in.mta_sts = MtaStsPolicy{MtaStsPolicy::Mode::kTesting, {"mx.example.test"}, 86400};
+  auto r = decide(in);
+  EXPECT_EQ(r.policy, PolicyKind::kMay);
+  EXPECT_FALSE(r.tls_required);
+  EXPECT_EQ(r.reference_name, "mx.example.test") << "so the log can say whether PKIX passed";
+  EXPECT_EQ(mta_sts_testing_outcome(r, "TLSv1.3", "pkix"),
+            "mta-sts testing: mx.example.test is in the policy of example.test; enforce would "
+            "deliver: verified by PKIX");
+  EXPECT_EQ(mta_sts_testing_outcome(r, "", "none"),
+            "mta-sts testing: mx.example.test is in the policy of example.test; enforce would "
+            "defer: no TLS");
+  in.mta_sts->mx = {"*.other.test"};
+  r = decide(in);
+  EXPECT_EQ(r.policy, PolicyKind::kMay);
+  EXPECT_FALSE(r.defer);
+  EXPECT_EQ(mta_sts_testing_outcome(r, "TLSv1.3", "pkix"),
+            "mta-sts testing: mx.example.test is not in the policy of example.test; enforce "
+            "would not use this host");
+  in.mta_sts->mode = MtaStsPolicy::Mode::kNone;
+  r = decide(in);
+  EXPECT_EQ(r.policy, PolicyKind::kMay);
+  EXPECT_TRUE(r.mta_sts_testing.empty());
+  EXPECT_EQ(mta_sts_testing_outcome(r, "", "none"), "");
 }
 
 TEST(TlsPolicy, MtaStsPatterns) {
