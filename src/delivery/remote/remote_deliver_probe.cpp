@@ -36,6 +36,8 @@ int main(int argc, char** argv) {
   app.add_option("--connect-timeout", connect_timeout, "seconds for the TCP connect");
   std::size_t max_mx_hosts = 5;
   app.add_option("--max-mx-hosts", max_mx_hosts, "MX hosts tried per delivery (0: all)");
+  app.add_option("--mta-sts-port", o.mta_sts_port, "HTTPS port of mta-sts.DOMAIN");
+  app.add_option("--mta-sts-cache-dir", o.mta_sts_cache_dir, "keep MTA-STS policies here");
   CLI11_PARSE(app, argc, argv);
 
   std::string error;

@@ -1,5 +1,6 @@
 // RemoteDelivery::deliver: MX plan -> for each host: addresses, TLSA (only under a secure MX,
-// RFC 7672 §2.2.1), tls::decide -> for each address: attempt(). The first attempt that gets
+// RFC 7672 §2.2.1), the MTA-STS policy (discovered once per run, and only when the chain gets
+// as far as mta-sts), tls::decide -> for each address: attempt(). The first attempt that gets
 // the message judged ends the run; every other failure moves on to the next address and MX,
 // and the last one is what the recipients get (RFC 5321 §5.1).
 #include "delivery/remote/remote_delivery.hpp"
@@ -11,14 +12,43 @@
 #include <random>
 
 #include "delivery/remote/attempt.hpp"
+#include "delivery/remote/mta_sts_discovery.hpp"
 #include "delivery/remote/mx_plan.hpp"
+#include "delivery/remote/resolver_pool.hpp"
 #include "tls/client_verify.hpp"
 
 namespace sealpost::delivery::remote {
 
+namespace {
+
+// RFC 8461 §3.3 leaves timeouts to the sender; a policy fetch stays within one attempt's
+// budget and never waits on a dead host longer than a few seconds to connect.
+PolicyFetchSettings fetch_settings(const RemoteOptions& o) {
+  PolicyFetchSettings f;
+  f.port = o.mta_sts_port;
+  f.ca_file = o.ca_file;
+  f.connect_timeout =
+      std::min<std::chrono::milliseconds>(o.connect_timeout, std::chrono::seconds(10));
+  f.timeout = std::min<std::chrono::milliseconds>(o.attempt_deadline, std::chrono::seconds(60));
+  return f;
+}
+
+}  // namespace
+
+// Members are destroyed in reverse order: nothing here refers to a later member.
 struct RemoteDelivery::Impl {
+  Impl(RemoteOptions o, tls::SslCtxPtr ctx, dns::BlockingResolver first)
+      : options(std::move(o)),
+        ssl_ctx(std::move(ctx)),
+        resolvers(options.resolver),
+        mta_sts(fetch_settings(options), options.mta_sts_cache_size, options.mta_sts_cache_dir) {
+    resolvers.give_back(std::move(first));
+  }
+
   RemoteOptions options;
   tls::SslCtxPtr ssl_ctx;
+  ResolverPool resolvers;
+  MtaStsDiscovery mta_sts;  // the policy cache shared by every delivery thread
 };
 
 namespace {
@@ -36,10 +66,11 @@ bool chain_has(const std::vector<tls::PolicyKind>& chain, tls::PolicyKind kind) 
 
 class Run {
  public:
-  Run(const RemoteDelivery::Impl& impl, dns::BlockingResolver& resolver, std::string domain,
+  Run(RemoteDelivery::Impl& impl, dns::BlockingResolver& resolver, std::string domain,
       const smtp::OutgoingMessage& message)
       : o_(impl.options),
         ctx_(impl.ssl_ctx.get()),
+        mta_sts_discovery_(impl.mta_sts),
         resolver_(resolver),
         domain_(std::move(domain)),
         message_(message) {
@@ -52,7 +83,7 @@ class Run {
     auto plan = plan_mx(domain_, resolver_.resolve(domain_, dns::RrType::kMx),
                         o_.shuffle_equal_preference ? &rng : nullptr);
     if (!plan) {
-      log("-", "-", "-", nullptr, outcome_text(plan.error()));
+      log("-", "-", nullptr, nullptr, outcome_text(plan.error()));
       return all(plan.error());
     }
     cap_hosts(*plan, o_.max_mx_hosts);
@@ -60,6 +91,11 @@ class Run {
     for (const MxHost& host : plan->hosts) {
       if (auto done = try_host(*plan, host, last)) return *done;
     }
+    // RFC 8461 §4.1: an enforced policy that lists none of the MX hosts is a 4.7.x deferral,
+    // said once and plainly rather than as the last host's skip.
+    if (decided_ > 0 && not_listed_ == decided_)
+      last = defer("4.7.5", "mta-sts: no MX host of " + domain_ +
+                                " matches its enforced policy; nothing was sent");
     return all(last);
   }
 
@@ -72,7 +108,7 @@ class Run {
     if (addresses.addresses.empty()) {
       bool bogus = addresses.status == tls::DnsStatus::kBogus;
       last = defer(bogus ? "4.7.5" : "4.4.4", addresses.error);
-      log(host.name, "-", "-", nullptr, outcome_text(last));
+      log(host.name, "-", nullptr, nullptr, outcome_text(last));
       return std::nullopt;
     }
     tls::PolicyInput in;
@@ -93,10 +129,14 @@ class Run {
         in.tlsa_present = true;  // even if every record was malformed (RFC 7672 §2.2)
       }
     }
+    if (reaches_mta_sts(in)) in.mta_sts = mta_sts_policy();
     tls::Requirement req = tls::decide(in);
+    ++decided_;
     if (req.defer) {
+      if (req.policy == tls::PolicyKind::kMtaSts && in.mta_sts && !in.mta_sts->matches(host.name))
+        ++not_listed_;
       last = defer("4.7.5", req.reason);
-      log(host.name, "-", "-", nullptr, outcome_text(last));
+      log(host.name, "-", &req, nullptr, outcome_text(last));
       return std::nullopt;
     }
     if (o_.max_addresses_per_host != 0 && addresses.addresses.size() > o_.max_addresses_per_host)
@@ -106,21 +146,37 @@ class Run {
       AttemptSettings settings{o_.helo_name, ctx_, o_.attempt_deadline, o_.connect_timeout, false};
       AttemptResult r = attempt(target, req, message_, settings);
       if (r.retry_cleartext) {
-        log(host.name, address, policy(req), &r, outcome_text(r.failure));
+        log(host.name, address, &req, &r, outcome_text(r.failure));
         settings.cleartext = true;
         r = attempt(target, req, message_, settings);
       }
       if (r.recipients) {
-        log(host.name, address, policy(req), &r, summary(*r.recipients));
+        log(host.name, address, &req, &r, summary(*r.recipients));
         return std::move(*r.recipients);
       }
       last = r.failure;
-      log(host.name, address, policy(req), &r, outcome_text(r.failure));
+      log(host.name, address, &req, &r, outcome_text(r.failure));
     }
     return std::nullopt;
   }
 
-  static std::string policy(const tls::Requirement& req) { return tls::policy_name(req.policy); }
+  // Does the chain get as far as mta-sts for this host? Not when an earlier policy (DANE)
+  // already decides: then the policy is not looked up at all.
+  bool reaches_mta_sts(const tls::PolicyInput& in) const {
+    auto at = std::find(chain_.begin(), chain_.end(), tls::PolicyKind::kMtaSts);
+    if (at == chain_.end()) return false;
+    tls::Requirement without = tls::decide(in);  // in.mta_sts unset: mta-sts passes
+    return std::find(chain_.begin(), chain_.end(), without.policy) >= at;
+  }
+
+  // The domain's policy, discovered on first use in this run (one TXT lookup, maybe a fetch).
+  const std::optional<tls::MtaStsPolicy>& mta_sts_policy() {
+    if (!mta_sts_) {
+      mta_sts_ = mta_sts_discovery_.discover(domain_, resolver_);
+      if (!mta_sts_->note.empty()) emit(mta_sts_->note);
+    }
+    return mta_sts_->policy;
+  }
 
   std::string summary(const std::vector<Outcome>& outcomes) const {
     std::size_t delivered = 0, deferred = 0, bounced = 0;
@@ -143,16 +199,27 @@ class Run {
     return std::vector<Outcome>(message_.recipients.size(), o);
   }
 
-  void log(const std::string& mx, const std::string& address, const std::string& policy,
+  void log(const std::string& mx, const std::string& address, const tls::Requirement* req,
            const AttemptResult* r, const std::string& result) const {
     std::string tls = r && !r->tls_version.empty() ? r->tls_version : "none";
+    std::string policy = req ? tls::policy_name(req->policy) : "-";
+    std::string verified = r ? r->verified : "none";
+    // Issue 6: say which policy vouched for the peer; under mta-sts that is PKIX + the MX name.
+    if (req && req->policy == tls::PolicyKind::kMtaSts && verified == "pkix") verified = "mta-sts";
     std::string line = "remote delivery: domain=" + domain_ + " mx=" + mx + " address=" + address +
                        " policy=" + policy + " tls=" + tls +
                        " cipher=" + (r && !r->cipher.empty() ? r->cipher : "-") +
-                       " verified=" + (r ? r->verified : std::string("none")) + " result=" + result;
+                       " verified=" + verified + " result=" + result;
     // The reason adds what the result does not say already (how TLS went, why it was judged).
     if (r && !r->reason.empty() && result.find(r->reason) == std::string::npos)
       line += " reason=\"" + r->reason + "\"";
+    // RFC 8461 §5 testing: delivery went ahead; record what enforce would have done.
+    if (req && r && !req->mta_sts_testing.empty())
+      line += " note=\"" + tls::mta_sts_testing_outcome(*req, r->tls_version, r->verified) + "\"";
+    emit(line);
+  }
+
+  void emit(const std::string& line) const {
     if (o_.log) {
       o_.log(line);
     } else {
@@ -162,10 +229,14 @@ class Run {
 
   const RemoteOptions& o_;
   SSL_CTX* ctx_;
+  MtaStsDiscovery& mta_sts_discovery_;
   dns::BlockingResolver& resolver_;
   std::string domain_;
   const smtp::OutgoingMessage& message_;
   std::vector<tls::PolicyKind> chain_;
+  std::optional<MtaStsFound> mta_sts_;  // discovered on first use
+  std::size_t decided_ = 0;             // hosts that got as far as tls::decide
+  std::size_t not_listed_ = 0;          // of those, skipped by an enforced MTA-STS policy
 };
 
 }  // namespace
@@ -179,10 +250,11 @@ std::expected<std::unique_ptr<RemoteDelivery>, std::string> RemoteDelivery::crea
   // and `may` can use an unverified peer and the log can say why a peer failed verification.
   auto ctx = tls::make_client_context({options.ca_file, /*enforce=*/false});
   if (!ctx) return std::unexpected(ctx.error());
-  // Fail early on a bad resolver setup rather than deferring every message.
-  if (auto probe = dns::BlockingResolver::create(options.resolver); !probe)
-    return std::unexpected("resolver: " + probe.error());
-  auto impl = std::make_unique<Impl>(Impl{std::move(options), std::move(*ctx)});
+  // Fail early on a bad resolver setup rather than deferring every message; the resolver made
+  // to check is the pool's first.
+  auto first = dns::BlockingResolver::create(options.resolver);
+  if (!first) return std::unexpected("resolver: " + first.error());
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(*ctx), std::move(*first));
   return std::unique_ptr<RemoteDelivery>(new RemoteDelivery(std::move(impl)));
 }
 
@@ -192,13 +264,14 @@ std::vector<Outcome> RemoteDelivery::deliver(std::string_view domain,
   if (!d.empty() && d.back() == '.') d.pop_back();
   std::transform(d.begin(), d.end(), d.begin(),
                  [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  auto resolver = dns::BlockingResolver::create(impl_->options.resolver);
+  auto resolver = impl_->resolvers.take();
   if (!resolver)
     return std::vector<Outcome>(message.recipients.size(),
                                 defer("4.4.3", "resolver: " + resolver.error()));
+  ResolverPool::Lease lease(impl_->resolvers, std::move(*resolver));
   smtp::OutgoingMessage out{message.reverse_path, message.recipients, message.content,
                             message.smtputf8, false};
-  return Run(*impl_, *resolver, d, out).deliver();
+  return Run(*impl_, *lease, d, out).deliver();
 }
 
 }  // namespace sealpost::delivery::remote

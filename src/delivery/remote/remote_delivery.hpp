@@ -1,7 +1,8 @@
 // delivery::remote::RemoteDelivery: one message to the recipients of one domain over SMTP to
 // the domain's MX hosts, under the outbound TLS policy (tls::decide / tls::evaluate), with one
-// log line per attempt (issue 6 item 7). Phase 1: synchronous and deadline-bounded, meant to
-// run on a scheduler worker thread; no connection reuse, MTA-STS, smarthost or DSN yet.
+// log line per attempt (issue 6 item 7). Synchronous and deadline-bounded, meant to run on
+// scheduler worker threads (MTA-STS policies, RFC 8461, are discovered there too); no
+// connection reuse, smarthost or DSN yet.
 #pragma once
 
 #include <chrono>
@@ -35,6 +36,12 @@ struct RemoteOptions {
   std::size_t max_mx_hosts = 5;
   std::size_t max_addresses_per_host = 5;
   bool shuffle_equal_preference = true;  // RFC 5321 §5.1 (off for deterministic tests)
+  // MTA-STS (RFC 8461), used when a chain has "mta-sts": the HTTPS port of mta-sts.DOMAIN
+  // (only tests change it; the fetch uses ca_file too), how many policy domains are cached in
+  // memory, and a directory that keeps the cache across restarts ("" = memory only).
+  int mta_sts_port = 443;
+  std::size_t mta_sts_cache_size = 10000;
+  std::string mta_sts_cache_dir;
   // Where the per-attempt lines go; empty: spdlog at info level.
   std::function<void(const std::string&)> log;
 };
@@ -52,8 +59,9 @@ class RemoteDelivery {
   static std::expected<std::unique_ptr<RemoteDelivery>, std::string> create(RemoteOptions options);
   ~RemoteDelivery();
 
-  // One Outcome per message.recipients entry, in order. Thread-safe: each call has its own
-  // resolver (libunbound contexts are not shared between threads).
+  // One Outcome per message.recipients entry, in order. Thread-safe: each call borrows a
+  // resolver of its own from a pool (a libunbound context serves one thread at a time, and
+  // keeps its cache across calls). Every call must have returned before the destructor runs.
   std::vector<Outcome> deliver(std::string_view domain, const RemoteMessage& message);
 
   struct Impl;

@@ -1,0 +1,80 @@
+// File format, one per domain (the domain is the file name; only LDH names are kept, so a name
+// can never step out of the directory):
+//   sealpost-mta-sts 1 <id> <expiry, seconds since the epoch>\n
+//   <the policy as tls::format_mta_sts_policy writes it>
+#include "delivery/remote/mta_sts_store.hpp"
+
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <sstream>
+#include <system_error>
+
+namespace sealpost::delivery::remote {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+constexpr std::string_view kMagic = "sealpost-mta-sts 1";
+
+bool safe_file_name(std::string_view d) {
+  return !d.empty() && d.size() <= 253 && d.front() != '.' &&
+         std::all_of(d.begin(), d.end(), [](char c) {
+           return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+         });
+}
+
+}  // namespace
+
+MtaStsStore::MtaStsStore(std::string directory) : directory_(std::move(directory)) {}
+
+std::optional<std::string> MtaStsStore::path_of(std::string_view domain) const {
+  if (directory_.empty() || !safe_file_name(domain)) return std::nullopt;
+  return (fs::path(directory_) / std::string(domain)).string();
+}
+
+std::optional<tls::MtaStsEntry> MtaStsStore::load(std::string_view domain,
+                                                  std::chrono::system_clock::time_point now) const {
+  auto path = path_of(domain);
+  if (!path) return std::nullopt;
+  std::ifstream in(*path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string header;
+  std::getline(in, header);
+  std::string body((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  std::istringstream fields(header.starts_with(kMagic) ? header.substr(kMagic.size()) : "");
+  std::string id;
+  long long expires = 0;
+  fields >> id >> expires;
+  auto policy = fields ? tls::parse_mta_sts_policy(body) : std::nullopt;
+  auto when = std::chrono::system_clock::time_point(std::chrono::seconds(expires));
+  if (!policy || id.empty() || when <= now) {
+    std::error_code ec;
+    fs::remove(*path, ec);  // expired or garbled: forget it
+    return std::nullopt;
+  }
+  return tls::MtaStsEntry{id, std::move(*policy), when};
+}
+
+void MtaStsStore::save(std::string_view domain, const tls::MtaStsEntry& entry) const {
+  auto path = path_of(domain);
+  if (!path) return;
+  std::error_code ec;
+  fs::create_directories(directory_, ec);
+  std::string tmp = *path + ".tmp";  // never a valid file name to load: it ends in ".tmp"
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    auto secs = std::chrono::duration_cast<std::chrono::seconds>(entry.expires.time_since_epoch());
+    out << kMagic << ' ' << entry.id << ' ' << secs.count() << '\n'
+        << tls::format_mta_sts_policy(entry.policy);
+    if (!out.flush()) {
+      fs::remove(tmp, ec);
+      return;
+    }
+  }
+  fs::rename(tmp, *path, ec);
+}
+
+}  // namespace sealpost::delivery::remote
