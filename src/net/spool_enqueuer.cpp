@@ -21,6 +21,25 @@ namespace sealpost::net {
 
 namespace {
 
+// The session's view of the envelope into the spool's (smtp and queue share no types: the
+// DSN values are mirrored one to one, see smtp/dsn.hpp and queue/envelope.hpp).
+queue::Envelope envelope_of(const smtp::Transaction& txn) {
+  queue::Envelope e{txn.reverse_path, txn.recipients, txn.smtputf8, txn.body_8bit};
+  e.ret = static_cast<queue::Ret>(txn.ret);
+  e.envid = txn.envid;
+  e.requiretls = txn.requiretls;
+  e.recipient_dsn.reserve(txn.recipient_dsn.size());
+  for (const smtp::RecipientDsn& d : txn.recipient_dsn)
+    e.recipient_dsn.push_back(queue::RecipientDsn{d.notify, d.orcpt_type, d.orcpt});
+  return e;
+}
+static_assert(static_cast<int>(queue::Ret::kFull) == static_cast<int>(smtp::Ret::kFull) &&
+              static_cast<int>(queue::Ret::kHdrs) == static_cast<int>(smtp::Ret::kHdrs));
+static_assert(queue::kNotifySuccess == smtp::kNotifySuccess &&
+              queue::kNotifyFailure == smtp::kNotifyFailure &&
+              queue::kNotifyDelay == smtp::kNotifyDelay &&
+              queue::kNotifyNever == smtp::kNotifyNever);
+
 // Hands the request to the spool's committer and suspends the coroutine until its batch is
 // durable (or failed). The completion hops back to the coroutine's own executor: the
 // committer thread only posts, it never runs session code.
@@ -54,10 +73,7 @@ asio::awaitable<EnqueueOutcome> SpoolEnqueuer::enqueue(smtp::Transaction txn) {
              "\r\n" + header;
   }
   // header and txn.body live in this frame until the commit completes.
-  queue::CommitRequest request{
-      id,
-      queue::Envelope{txn.reverse_path, txn.recipients, txn.smtputf8, txn.body_8bit},
-      {header, txn.body}};
+  queue::CommitRequest request{id, envelope_of(txn), {header, txn.body}};
   queue::CommitResult result = co_await commit_async(spool_, std::move(request));
 
   if (!result.ok()) {
@@ -69,10 +85,11 @@ asio::awaitable<EnqueueOutcome> SpoolEnqueuer::enqueue(smtp::Transaction txn) {
         "", full ? smtp::make_reply(452, "4.3.1", "Insufficient system storage")
                  : smtp::make_reply(451, "4.3.0", "Local error in processing; try again later")};
   }
-  spdlog::info("{}: from=<{}> nrcpt={} size={} tls={} user={} result=queued", id, txn.reverse_path,
-               txn.recipients.size(), txn.body.size(),
+  spdlog::info("{}: from=<{}> nrcpt={} size={} tls={} user={}{}{} result=queued", id,
+               txn.reverse_path, txn.recipients.size(), txn.body.size(),
                txn.tls.active ? txn.tls.version : std::string("none"),
-               txn.auth_user.empty() ? "-" : txn.auth_user);
+               txn.auth_user.empty() ? "-" : txn.auth_user,
+               txn.envid.empty() ? "" : " envid=" + txn.envid, txn.requiretls ? " requiretls" : "");
   scheduler_.enqueue(id);
   co_return EnqueueOutcome{id, std::nullopt};
 }

@@ -22,6 +22,7 @@
 
 #include "smtp/address.hpp"
 #include "smtp/dot_stuffer.hpp"
+#include "smtp/xtext.hpp"
 
 namespace sealpost::smtp {
 
@@ -450,23 +451,46 @@ bool ClientSession::start_transaction(std::size_t index) {
     return reject(FailureReason::kSizeExceeded, "message of " + std::to_string(txn.content.size()) +
                                                     " octets exceeds the server's SIZE " +
                                                     std::to_string(caps_.size_limit));
-  // RFC 8689 §4.1: REQUIRETLS only over TLS to a server that offers it.
-  if (m.require_tls && (!caps_.requiretls || !tls_active_))
-    return reject(FailureReason::kRequireTlsUnsupported,
+  // RFC 3461 values are re-encoded below; what cannot be said on the wire is the caller's bug.
+  if (!m.recipient_dsn.empty() && m.recipient_dsn.size() != m.recipients.size())
+    return reject(FailureReason::kInvalidMessage, "DSN parameters do not match the recipients");
+  if (!is_printable_ascii(m.envid) || xtext_encode(m.envid).size() > kMaxEnvidLength)
+    return reject(FailureReason::kInvalidMessage, "ENVID not printable ASCII or too long");
+  for (const RecipientDsn& d : m.recipient_dsn) {
+    bool ok = d.orcpt_type.empty() || (d.orcpt_type == "rfc822" && is_printable_ascii(d.orcpt)) ||
+              (d.orcpt_type == "utf-8" && is_valid_utf8(d.orcpt));
+    if (!ok) return reject(FailureReason::kInvalidMessage, "bad ORCPT <" + d.orcpt + ">");
+  }
+  // RFC 8689 §4.2.1: a REQUIRETLS message goes only to a server that offers REQUIRETLS, over
+  // TLS; otherwise it is not sent at all and bounces with the code §7 registers (5.7.30, 550).
+  if (m.require_tls && (!caps_.requiretls || !tls_active_)) {
+    record_result(Outcome::kPermFail, FailureReason::kRequireTlsUnsupported,
+                  make_reply(550, "5.7.30", "REQUIRETLS support required"),
                   tls_active_ ? "server does not offer REQUIRETLS" : "REQUIRETLS needs TLS");
+    return false;
+  }
 
   std::string mail = "MAIL FROM:<" + m.reverse_path + ">";
   if (caps_.size) mail += " SIZE=" + std::to_string(txn.content.size());
   if (eight_bit) mail += " BODY=8BITMIME";
   if (utf8) mail += " SMTPUTF8";
   if (m.require_tls) mail += " REQUIRETLS";
+  // RFC 3461 §4: DSN parameters only to a server that offers DSN; without it they are
+  // dropped here.
+  // TODO(scheduler): a recipient with NOTIFY=SUCCESS relayed to a server without DSN is owed
+  // a "relayed" DSN by us (RFC 3461 §4.2.3); TransactionResult::dsn_passed_on says so.
+  if (caps_.dsn) {
+    if (m.ret != Ret::kUnspecified) mail += " RET=" + std::string(format_ret(m.ret));
+    if (!m.envid.empty()) mail += " ENVID=" + xtext_encode(m.envid);
+  }
+  results_[index].dsn_passed_on = caps_.dsn;
   txn.pipelined = settings_.use_pipelining && caps_.pipelining;
   txn.bdat = settings_.use_chunking && caps_.chunking;
   txn.rcpt.resize(m.recipients.size());
   if (!command(mail, {Await::kMail})) return true;
   if (txn.pipelined) {
     for (std::size_t i = 0; i < m.recipients.size(); ++i)
-      command("RCPT TO:<" + m.recipients[i] + ">", {Await::kRcpt, i});
+      command(rcpt_command(i), {Await::kRcpt, i});
     // BDAT waits for the RCPT replies: no message is sent that nobody will take.
     if (!txn.bdat) command("DATA", {Await::kData});
   }
@@ -479,7 +503,23 @@ void ClientSession::handle_mail(const Reply& r) {
   txn_->mail = r;
   if (txn_->pipelined) return;  // the group's last reply decides
   if (!r.positive()) return after_recipients();
-  command("RCPT TO:<" + messages_[txn_->index].recipients[0] + ">", {Await::kRcpt, 0});
+  command(rcpt_command(0), {Await::kRcpt, 0});
+}
+
+// "RCPT TO:<path>" and, for a server that offers DSN, NOTIFY and ORCPT (RFC 3461 §4.1, §4.2).
+std::string ClientSession::rcpt_command(std::size_t index) const {
+  const OutgoingMessage& m = messages_[txn_->index];
+  std::string line = "RCPT TO:<" + m.recipients[index] + ">";
+  if (!caps_.dsn || index >= m.recipient_dsn.size()) return line;
+  const RecipientDsn& d = m.recipient_dsn[index];
+  if (d.notify != 0) line += " NOTIFY=" + format_notify(d.notify);
+  if (!d.orcpt_type.empty()) {
+    std::string orcpt = format_orcpt(d);
+    // The 7-bit form of a long UTF-8 address can outgrow the limit: ORCPT is advisory, so it
+    // is left out rather than the message refused.
+    if (orcpt.size() <= kMaxOrcptLength) line += " ORCPT=" + orcpt;
+  }
+  return line;
 }
 
 void ClientSession::handle_rcpt(const Reply& r, std::size_t index) {
@@ -495,7 +535,7 @@ void ClientSession::handle_rcpt(const Reply& r, std::size_t index) {
   }
   bool last = index + 1 == recipients.size();
   if (!t.pipelined && !last) {
-    command("RCPT TO:<" + recipients[index + 1] + ">", {Await::kRcpt, index + 1});
+    command(rcpt_command(index + 1), {Await::kRcpt, index + 1});
   } else if (last && (!t.pipelined || t.bdat)) {
     after_recipients();
   }  // else: DATA's reply, pipelined behind, decides

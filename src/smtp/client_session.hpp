@@ -3,7 +3,14 @@
 // driver (`sealpost send`, later delivery::Remote) connects, performs the actions (StartTls,
 // Close, Done) and reports handshakes, timeouts and a closed connection back.
 // RFC 5321 (SMTP), 3207 (STARTTLS), 4954 (AUTH), 2920 (PIPELINING), 1870 (SIZE), 6152
-// (8BITMIME), 6531 (SMTPUTF8), 3030 (CHUNKING), 2034/3463 (enhanced codes), 8689 (REQUIRETLS).
+// (8BITMIME), 6531 (SMTPUTF8), 3030 (CHUNKING), 2034/3463 (enhanced codes), 8689 (REQUIRETLS),
+// 3461 (DSN parameters, relayed when the server offers DSN).
+//
+// REQUIRETLS here means only: the session is inside TLS and the server offers REQUIRETLS, so
+// the parameter can be passed on. Whether that TLS was good enough for RFC 8689 §4.2.1 — the
+// certificate verified (PKIX or DANE), the MX found by DNSSEC or MTA-STS — is the caller's
+// business (delivery::Remote), which must not hand a require_tls message to a session over an
+// unverified connection.
 #pragma once
 
 #include <chrono>
@@ -15,6 +22,7 @@
 #include <vector>
 
 #include "smtp/capabilities.hpp"
+#include "smtp/dsn.hpp"
 #include "smtp/reply.hpp"
 #include "smtp/reply_parser.hpp"
 
@@ -72,6 +80,12 @@ struct OutgoingMessage {
   std::string content;
   bool smtputf8 = false;     // UTF-8 headers (RFC 6532); non-ASCII addresses imply it
   bool require_tls = false;  // RFC 8689 REQUIRETLS: the server must offer it, over TLS
+  // RFC 3461 parameters, passed on only to a server that offers DSN (§4: otherwise they are
+  // dropped, and the caller owes NOTIFY=SUCCESS recipients a "relayed" DSN).
+  Ret ret = Ret::kUnspecified;
+  std::string envid{};  // decoded; sent xtext-encoded
+  // Empty, or one entry per recipient (NOTIFY, ORCPT), in the order of `recipients`.
+  std::vector<RecipientDsn> recipient_dsn{};
 };
 
 enum class FailureReason {
@@ -94,7 +108,8 @@ enum class FailureReason {
   kSizeExceeded,           // over the announced SIZE (nothing sent), or a 552 to MAIL/data
   kSmtpUtf8Unsupported,    // needs SMTPUTF8, server lacks it (RFC 6531 §3.2: bounce)
   kEightBitUnsupported,    // 8-bit content, server does not offer 8BITMIME (RFC 6152)
-  kRequireTlsUnsupported,  // REQUIRETLS asked, server lacks it or no TLS (RFC 8689 §4.1)
+  kRequireTlsUnsupported,  // REQUIRETLS asked, server lacks it or no TLS (RFC 8689 §4.2.1);
+                           // nothing sent, reply "550 5.7.30 REQUIRETLS support required"
   kInvalidMessage,         // content not CRLF-clean, bad address syntax, no recipients
 };
 
@@ -118,6 +133,10 @@ struct TransactionResult {
   Reply reply;         // final data reply if delivered, else the deciding reply (code 0: none)
   std::string detail;  // our explanation of `reason` (for logs and DSNs)
   std::vector<RecipientResult> recipients;
+  // The server offered DSN, so RET/ENVID/NOTIFY/ORCPT went with MAIL and RCPT. When false,
+  // DSN duties for this hop stay with us (RFC 3461 §4.2.3/§5.2.2: a "relayed" DSN for
+  // NOTIFY=SUCCESS recipients).
+  bool dsn_passed_on = false;
 };
 
 struct SessionFailure {
@@ -213,6 +232,7 @@ class ClientSession {
   void handle_data_end(const Reply& r);
   void handle_bdat(const Reply& r, bool last);
 
+  std::string rcpt_command(std::size_t index) const;  // for the transaction in flight
   void send_ehlo();
   void after_ehlo();
   void start_auth();

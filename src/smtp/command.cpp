@@ -56,7 +56,8 @@ bool strip_keyword(std::string_view argument, std::string_view keyword, std::str
   return true;
 }
 
-bool parse_esmtp_params(std::string_view text, std::vector<EsmtpParam>* params) {
+bool parse_esmtp_params(std::string_view text, std::vector<EsmtpParam>* params,
+                        std::string* duplicate) {
   std::size_t i = 0;
   while (i < text.size()) {
     while (i < text.size() && text[i] == ' ') ++i;
@@ -83,8 +84,11 @@ bool parse_esmtp_params(std::string_view text, std::vector<EsmtpParam>* params) 
       p.value = std::string(value);
       p.has_value = true;
     }
-    for (const auto& existing : *params)
-      if (existing.keyword == p.keyword) return false;
+    for (const auto& existing : *params) {
+      if (existing.keyword != p.keyword) continue;
+      if (duplicate != nullptr) *duplicate = p.keyword;
+      return false;
+    }
     params->push_back(std::move(p));
   }
   return true;

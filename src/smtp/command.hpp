@@ -46,7 +46,9 @@ struct EsmtpParam {
   bool has_value = false;
 };
 
-// Parses " KEY=VALUE KEY2" (leading spaces allowed). False on syntax error or duplicates.
-bool parse_esmtp_params(std::string_view text, std::vector<EsmtpParam>* params);
+// Parses " KEY=VALUE KEY2" (leading spaces allowed). False on syntax error or duplicates; for
+// a duplicate, `*duplicate` (if given) names the keyword (upper-cased).
+bool parse_esmtp_params(std::string_view text, std::vector<EsmtpParam>* params,
+                        std::string* duplicate = nullptr);
 
 }  // namespace sealpost::smtp

@@ -295,6 +295,10 @@ void ServerSession::handle_ehlo(std::string_view arg, bool extended) {
   r.lines.push_back("ENHANCEDSTATUSCODES");
   r.lines.push_back("SMTPUTF8");
   r.lines.push_back("CHUNKING");
+  r.lines.push_back("DSN");  // RFC 3461
+  // RFC 8689 §2: REQUIRETLS may only be used on a session that employs TLS, so it is offered
+  // only there (after STARTTLS, or on an implicit-TLS listener).
+  if (tls_.active) r.lines.push_back("REQUIRETLS");
   // RFC 3207 §4.2: never offered inside TLS.
   if (settings_.starttls_offered && !tls_.active) r.lines.push_back("STARTTLS");
   // RFC 8314 §3 / RFC 4954 §4: credentials only ever cross inside TLS, so AUTH is not even
@@ -319,36 +323,19 @@ void ServerSession::handle_mail(std::string_view arg) {
   if (!path.rest.empty() && path.rest.front() != ' ')
     return error_reply(501, "5.5.4", "Syntax: MAIL FROM:<address> [parameters]");
   std::vector<EsmtpParam> params;
-  if (!parse_esmtp_params(path.rest, &params))
+  std::string duplicate;
+  if (!parse_esmtp_params(path.rest, &params, &duplicate)) {
+    if (!duplicate.empty()) {
+      reject_param("MAIL", "Duplicate MAIL parameter " + duplicate);
+      return;
+    }
     return error_reply(501, "5.5.4", "Bad MAIL parameter syntax");
+  }
   if (!esmtp_ && !params.empty())
     return error_reply(555, "5.5.4", "MAIL parameters are not allowed after HELO");
   Transaction t;
-  for (const auto& p : params) {
-    if (p.keyword == "SIZE") {  // RFC 1870 §6
-      std::uint64_t size = 0;
-      auto [ptr, ec] = std::from_chars(p.value.data(), p.value.data() + p.value.size(), size);
-      if (!p.has_value || ec != std::errc() || ptr != p.value.data() + p.value.size())
-        return error_reply(501, "5.5.4", "Bad SIZE parameter");
-      if (size > settings_.max_message_size)
-        return error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
-    } else if (p.keyword == "BODY") {  // RFC 6152
-      if (is_ascii_case_equal(p.value, "8BITMIME")) {
-        t.body_8bit = true;
-      } else if (!is_ascii_case_equal(p.value, "7BIT")) {
-        return error_reply(555, "5.5.4", "Unsupported BODY type");
-      }
-    } else if (p.keyword == "SMTPUTF8") {  // RFC 6531 §3.4
-      if (p.has_value) return error_reply(501, "5.5.4", "SMTPUTF8 takes no value");
-      t.smtputf8 = true;
-    } else if (p.keyword == "AUTH" && tls_.active && !settings_.auth_mechanisms.empty()) {
-      // RFC 4954 §5: only where AUTH is advertised (inside TLS); accepted and not trusted, we
-      // never relay an identity we did not verify.
-      if (!p.has_value) return error_reply(501, "5.5.4", "AUTH parameter needs a value");
-    } else {
-      return error_reply(555, "5.5.4", "Unsupported MAIL parameter " + p.keyword);
-    }
-  }
+  for (const auto& p : params)
+    if (!take_mail_param(p, t)) return;
   if (path.mailbox.non_ascii && !t.smtputf8)
     return error_reply(553, "5.6.7", "Non-ASCII sender address requires SMTPUTF8");
   Reply verdict = policy_.check_sender(path.mailbox, path.null_path, auth_user_);
@@ -366,6 +353,101 @@ void ServerSession::handle_mail(std::string_view arg) {
   reply(250, "2.1.0", "Ok");
 }
 
+// One MAIL parameter into the transaction; false once an error reply has been sent.
+bool ServerSession::take_mail_param(const EsmtpParam& p, Transaction& t) {
+  if (p.keyword == "SIZE") {  // RFC 1870 §6
+    std::uint64_t size = 0;
+    auto [ptr, ec] = std::from_chars(p.value.data(), p.value.data() + p.value.size(), size);
+    if (!p.has_value || ec != std::errc() || ptr != p.value.data() + p.value.size()) {
+      error_reply(501, "5.5.4", "Bad SIZE parameter");
+      return false;
+    }
+    if (size > settings_.max_message_size) {
+      error_reply(552, "5.3.4", "Message size exceeds fixed maximum message size");
+      return false;
+    }
+  } else if (p.keyword == "BODY") {  // RFC 6152
+    if (is_ascii_case_equal(p.value, "8BITMIME")) {
+      t.body_8bit = true;
+    } else if (!is_ascii_case_equal(p.value, "7BIT")) {
+      error_reply(555, "5.5.4", "Unsupported BODY type");
+      return false;
+    }
+  } else if (p.keyword == "SMTPUTF8") {  // RFC 6531 §3.4
+    if (p.has_value) {
+      error_reply(501, "5.5.4", "SMTPUTF8 takes no value");
+      return false;
+    }
+    t.smtputf8 = true;
+  } else if (p.keyword == "AUTH" && tls_.active && !settings_.auth_mechanisms.empty()) {
+    // RFC 4954 §5: only where AUTH is advertised (inside TLS); accepted and not trusted, we
+    // never relay an identity we did not verify.
+    if (!p.has_value) {
+      error_reply(501, "5.5.4", "AUTH parameter needs a value");
+      return false;
+    }
+  } else if (p.keyword == "RET") {  // RFC 3461 §4.3
+    const char* why = p.has_value ? parse_ret(p.value, &t.ret) : "RET parameter needs a value";
+    if (why != nullptr) return reject_param("MAIL", why);
+  } else if (p.keyword == "ENVID") {  // RFC 3461 §4.4
+    const char* why =
+        p.has_value ? parse_envid(p.value, &t.envid) : "ENVID parameter needs a value";
+    if (why != nullptr) return reject_param("MAIL", why);
+  } else if (p.keyword == "REQUIRETLS") {
+    if (p.has_value) return reject_param("MAIL", "REQUIRETLS takes no value");
+    if (!tls_.active) {
+      // RFC 8689 §2: REQUIRETLS "MUST only be specified" on a session that "itself MUST
+      // employ TLS transmission"; we never offer it outside TLS. The one code the RFC
+      // registers (§7: 5.7.30 "REQUIRETLS support required", basic code 550) says exactly
+      // this: the session the message would travel over does not provide REQUIRETLS.
+      log("MAIL rejected: REQUIRETLS outside TLS");
+      error_reply(550, "5.7.30", "REQUIRETLS support required (use TLS)");
+      return false;
+    }
+    t.requiretls = true;
+  } else {
+    error_reply(555, "5.5.4", "Unsupported MAIL parameter " + p.keyword);
+    return false;
+  }
+  return true;
+}
+
+// RCPT parameters (RFC 3461 §4.1, §4.2); false once an error reply has been sent.
+bool ServerSession::take_rcpt_params(std::string_view text, RecipientDsn& dsn) {
+  std::vector<EsmtpParam> params;
+  std::string duplicate;
+  if (!parse_esmtp_params(text, &params, &duplicate)) {
+    if (!duplicate.empty()) return reject_param("RCPT", "Duplicate RCPT parameter " + duplicate);
+    error_reply(501, "5.5.4", "Bad RCPT parameter syntax");
+    return false;
+  }
+  if (!esmtp_ && !params.empty()) {
+    error_reply(555, "5.5.4", "RCPT parameters are not allowed after HELO");
+    return false;
+  }
+  for (const auto& p : params) {
+    const char* why = nullptr;
+    if (p.keyword == "NOTIFY") {
+      why = p.has_value ? parse_notify(p.value, &dsn.notify) : "NOTIFY parameter needs a value";
+    } else if (p.keyword == "ORCPT") {
+      why = p.has_value ? parse_orcpt(p.value, &dsn) : "ORCPT parameter needs a value";
+    } else {
+      error_reply(555, "5.5.4", "Unsupported RCPT parameter " + p.keyword);
+      return false;
+    }
+    if (why != nullptr) return reject_param("RCPT", why);
+  }
+  return true;
+}
+
+// A malformed or repeated parameter: one log line and 501 5.5.4. Returns false, for the
+// take_*_param callers.
+bool ServerSession::reject_param(std::string_view verb, std::string_view why) {
+  log(std::string(verb) + " parameter rejected: " + std::string(why));
+  error_reply(501, "5.5.4", why);
+  return false;
+}
+
 void ServerSession::handle_rcpt(std::string_view arg) {
   if (!in_transaction_) return error_reply(503, "5.5.1", "Need MAIL command");
   std::string_view rest;
@@ -375,8 +457,10 @@ void ServerSession::handle_rcpt(std::string_view arg) {
   if (path.error == PathError::kTooLong)
     return error_reply(501, "5.1.3", "Recipient address too long");
   if (!path.ok()) return error_reply(501, "5.1.3", "Bad recipient address syntax");
-  if (!path.rest.empty() && path.rest.find_first_not_of(' ') != std::string_view::npos)
-    return error_reply(555, "5.5.4", "RCPT parameters are not supported");
+  if (!path.rest.empty() && path.rest.front() != ' ')
+    return error_reply(501, "5.5.4", "Syntax: RCPT TO:<address> [parameters]");
+  RecipientDsn dsn;
+  if (!take_rcpt_params(path.rest, dsn)) return;
   if (path.mailbox.non_ascii && !txn_.smtputf8)
     return error_reply(553, "5.6.7", "Non-ASCII recipient address requires SMTPUTF8");
   if (txn_.recipients.size() >= settings_.max_recipients)
@@ -391,7 +475,15 @@ void ServerSession::handle_rcpt(std::string_view arg) {
   std::string address = path.mailbox.text();
   bool duplicate = false;
   for (const auto& r : txn_.recipients) duplicate = duplicate || same_address(r, address);
-  if (!duplicate) txn_.recipients.push_back(std::move(address));
+  if (!duplicate) {
+    // recipient_dsn stays empty until some recipient has parameters; then it is filled up so
+    // that it runs parallel to recipients.
+    if (!dsn.empty() || !txn_.recipient_dsn.empty()) {
+      txn_.recipient_dsn.resize(txn_.recipients.size());
+      txn_.recipient_dsn.push_back(std::move(dsn));
+    }
+    txn_.recipients.push_back(std::move(address));
+  }
   reply(250, "2.1.5", "Ok");
 }
 

@@ -3,7 +3,7 @@
 // bytes, performs its actions (StartTls, Enqueue, Close) and reports their results back.
 // RFC 5321 (SMTP), 2920 (PIPELINING), 1870 (SIZE), 6152 (8BITMIME), 3030 (CHUNKING),
 // 2034/3463 (enhanced codes), 6531 (SMTPUTF8), 3207 (STARTTLS), 4954 (AUTH; the SASL
-// mechanisms run in the driver).
+// mechanisms run in the driver), 3461 (DSN parameters), 8689 (REQUIRETLS, inside TLS only).
 #pragma once
 
 #include <cstddef>
@@ -14,7 +14,9 @@
 #include <vector>
 
 #include "smtp/address.hpp"
+#include "smtp/command.hpp"
 #include "smtp/data_reader.hpp"
+#include "smtp/dsn.hpp"
 #include "smtp/reply.hpp"
 
 namespace sealpost::smtp {
@@ -83,6 +85,11 @@ struct Transaction {
   std::vector<std::string> recipients;
   bool smtputf8 = false;
   bool body_8bit = false;
+  Ret ret = Ret::kUnspecified;  // RFC 3461 §4.3 RET
+  std::string envid;            // RFC 3461 §4.4 ENVID, decoded; empty = none
+  bool requiretls = false;      // RFC 8689 REQUIRETLS on MAIL (only accepted inside TLS)
+  // Empty when no RCPT had NOTIFY or ORCPT; else one entry per recipient, in order.
+  std::vector<RecipientDsn> recipient_dsn;
   std::string body;  // content as received, CRLF line ends, dot-stuffing removed
   // Trace facts for the Received header.
   std::string helo;
@@ -142,6 +149,10 @@ class ServerSession {
   void handle_ehlo(std::string_view arg, bool extended);
   void handle_mail(std::string_view arg);
   void handle_rcpt(std::string_view arg);
+  // MAIL/RCPT parameters: false after the error reply was sent.
+  bool take_mail_param(const EsmtpParam& p, Transaction& t);
+  bool take_rcpt_params(std::string_view text, RecipientDsn& dsn);
+  bool reject_param(std::string_view verb, std::string_view why);
   void handle_data(std::string_view arg);
   void handle_bdat(std::string_view arg);
   void handle_starttls(std::string_view arg);

@@ -942,6 +942,9 @@ TEST(ClientSession, RequireTls) {
     expect(c, kGreeting, "EHLO client.test\r\n");
     expect(c, kEhloPlain, "QUIT\r\n");
     EXPECT_EQ(c.session.results()[0].reason, FailureReason::kRequireTlsUnsupported);
+    // RFC 8689 §7: the code registered for exactly this.
+    EXPECT_EQ(c.session.results()[0].reply.code, 550);
+    EXPECT_EQ(c.session.results()[0].reply.enhanced, "5.7.30");
   }
   {
     Client c(starttls_settings(TlsMode::kNone));

@@ -53,7 +53,9 @@ void login(Harness& h) {
 
 const std::string kEhloNoAuth =
     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n"
-    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n";
+    "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n";
+// Inside TLS, REQUIRETLS follows (RFC 8689 §2).
+const std::string kEhloTlsNoAuth = kEhloNoAuth + "250-REQUIRETLS\r\n";
 
 // ---- Advertising ----------------------------------------------------------------------------
 
@@ -66,19 +68,17 @@ TEST(ServerSessionAuthEhlo, NotAdvertisedBeforeTlsAdvertisedAfter) {
   h.session.set_auth_mechanisms({"PLAIN", "LOGIN", "SCRAM-SHA-256-PLUS"});
   h.session.on_tls_started(tls13());
   expect_exact(h, "EHLO client.test\r\n",
-               kEhloNoAuth + "250 AUTH PLAIN LOGIN SCRAM-SHA-256-PLUS\r\n");
+               kEhloTlsNoAuth + "250 AUTH PLAIN LOGIN SCRAM-SHA-256-PLUS\r\n");
 }
 
 TEST(ServerSessionAuthEhlo, AdvertisedInsideImplicitTls) {
   Harness h(submission(), tls13());
-  expect_exact(h, "EHLO client.test\r\n", kEhloNoAuth + "250 AUTH PLAIN LOGIN\r\n");
+  expect_exact(h, "EHLO client.test\r\n", kEhloTlsNoAuth + "250 AUTH PLAIN LOGIN\r\n");
 }
 
 TEST(ServerSessionAuthEhlo, NotAdvertisedWithoutMechanismsEvenInTls) {
   Harness h(test_settings(), tls13());  // role mx
-  expect_exact(h, "EHLO client.test\r\n",
-               "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n"
-               "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n");
+  expect_exact(h, "EHLO client.test\r\n", kEhloNoAuth + "250 REQUIRETLS\r\n");
 }
 
 TEST(ServerSessionAuthEhlo, MechanismsNarrowedToNoneMeansNoAuth) {
@@ -87,9 +87,7 @@ TEST(ServerSessionAuthEhlo, MechanismsNarrowedToNoneMeansNoAuth) {
   expect(h, "STARTTLS\r\n", "220 2.0.0");
   h.session.set_auth_mechanisms({});
   h.session.on_tls_started(tls13());
-  expect_exact(h, "EHLO client.test\r\n",
-               "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n"
-               "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n");
+  expect_exact(h, "EHLO client.test\r\n", kEhloNoAuth + "250 REQUIRETLS\r\n");
   expect_exact(h, "AUTH PLAIN\r\n", "503 5.5.1 Authentication not enabled\r\n");
 }
 

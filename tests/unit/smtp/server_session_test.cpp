@@ -49,21 +49,22 @@ TEST(ServerSessionEhlo, AdvertisesAllExtensions) {
   Harness h;
   expect_exact(h, "EHLO client.test\r\n",
                "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n"
-               "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n");
+               "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 DSN\r\n");
 }
 
 TEST(ServerSessionEhlo, AdvertisesStartTlsOnlyWhenOffered) {
   Harness h(with_starttls());
   expect_exact(h, "EHLO client.test\r\n",
                "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n"
-               "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250 STARTTLS\r\n");
+               "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n250-DSN\r\n"
+               "250 STARTTLS\r\n");
 }
 
 TEST(ServerSessionEhlo, NoStartTlsInsideImplicitTls) {
   Harness h(with_starttls(), tls13());
   std::string out = h.send("EHLO client.test\r\n");
   EXPECT_EQ(out.find("STARTTLS"), std::string::npos) << out;
-  EXPECT_TRUE(out.ends_with("250 CHUNKING\r\n")) << out;
+  EXPECT_TRUE(out.ends_with("250-DSN\r\n250 REQUIRETLS\r\n")) << out;
 }
 
 TEST(ServerSessionEhlo, VerbIsCaseInsensitive) {
@@ -274,7 +275,8 @@ TEST(ServerSessionRcpt, SyntaxErrors) {
   expect(h, "RCPT TO:<>\r\n", "501 5.1.3");
   expect(h, "RCPT TO:demo@localhost\r\n", "501 5.1.3");
   expect(h, "RCPT TO:<demo>\r\n", "501 5.1.3");
-  expect(h, "RCPT TO:<demo@localhost> NOTIFY=NEVER\r\n", "555 5.5.4");
+  expect(h, "RCPT TO:<demo@localhost> XFOO=1\r\n", "555 5.5.4");
+  expect(h, "RCPT TO:<demo@localhost>NOTIFY=NEVER\r\n", "501 5.5.4");
   expect(h, "RCPT TO:<demo@localhost>   \r\n", "250 2.1.5");
 }
 
@@ -369,7 +371,7 @@ TEST(ServerSessionMailParams, UnknownParameter) {
   ready(h);
   expect_exact(h, "MAIL FROM:<a@example.org> FOO=bar\r\n",
                "555 5.5.4 Unsupported MAIL parameter FOO\r\n");
-  expect(h, "MAIL FROM:<a@example.org> RET=HDRS\r\n", "555 5.5.4");
+  expect(h, "MAIL FROM:<a@example.org> BY=120;R\r\n", "555 5.5.4");  // DELIVERBY: not offered
 }
 
 TEST(ServerSessionMailParams, NotAllowedAfterHelo) {
