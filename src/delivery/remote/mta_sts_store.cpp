@@ -4,7 +4,10 @@
 //   <the policy as tls::format_mta_sts_policy writes it>
 #include "delivery/remote/mta_sts_store.hpp"
 
+#include <unistd.h>
+
 #include <algorithm>
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -63,7 +66,10 @@ void MtaStsStore::save(std::string_view domain, const tls::MtaStsEntry& entry) c
   if (!path) return;
   std::error_code ec;
   fs::create_directories(directory_, ec);
-  std::string tmp = *path + ".tmp";  // never a valid file name to load: it ends in ".tmp"
+  // One temporary file per save: two threads saving the same domain must not write into one.
+  static std::atomic<unsigned> serial{0};
+  std::string tmp =
+      *path + "." + std::to_string(::getpid()) + "." + std::to_string(++serial) + ".tmp";
   {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     auto secs = std::chrono::duration_cast<std::chrono::seconds>(entry.expires.time_since_epoch());

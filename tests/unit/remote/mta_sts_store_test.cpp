@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 namespace sealpost::delivery::remote {
 namespace {
@@ -70,6 +71,20 @@ TEST_F(MtaStsStoreTest, UnsafeNamesAndNoDirectory) {
   MtaStsStore none("");
   none.save("a.test", entry(now + 1h));
   EXPECT_FALSE(none.load("a.test", now));
+}
+
+TEST_F(MtaStsStoreTest, ConcurrentSavesLeaveOneGoodFile) {
+  MtaStsStore store(dir_.string());
+  auto now = std::chrono::system_clock::now();
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t)
+    threads.emplace_back([&] {
+      for (int i = 0; i < 50; ++i) store.save("a.test", entry(now + 1h));
+    });
+  for (auto& th : threads) th.join();
+  EXPECT_TRUE(store.load("a.test", now));
+  EXPECT_EQ(std::distance(fs::directory_iterator(dir_), fs::directory_iterator{}), 1)
+      << "no temporary file left behind";
 }
 
 }  // namespace
