@@ -1,19 +1,19 @@
-// attempt(): the dialogue loop, after the shape of tls-check's probe and `sealpost send`'s
-// driver. The TLS mode handed to the session already refuses plaintext when the policy
-// requires TLS (kRequireStartTls); after the handshake tls::evaluate() has the last word,
-// before on_tls_started() lets the session go on to MAIL FROM (RFC 7672 §1.3: no downgrade).
+// attempt(): the dialogue over net::converse, the loop tls-check's probe runs too. The TLS mode
+// handed to the session already refuses plaintext when the policy requires TLS (kRequireStartTls);
+// after the handshake tls::evaluate() has the last word, before on_tls_started() lets the session
+// go on to MAIL FROM (RFC 7672 §1.3: no downgrade).
 #include "delivery/remote/attempt.hpp"
 
 #include <algorithm>
 
 #include "delivery/remote/mx_plan.hpp"
-#include "delivery/remote/smtp_connection.hpp"
+#include "net/client_dialogue.hpp"
 
 namespace sealpost::delivery::remote {
 
 namespace {
 
-using smtp::ClientAction;
+using net::Clock;
 using smtp::FailureReason;
 
 smtp::TlsMode tls_mode(const tls::Requirement& req, bool cleartext) {
@@ -42,53 +42,19 @@ class Attempt {
     smtp::ClientSession session(cs);
     session.add_message(message);
     session.quit();
-    converse(session);
+    // A false start_tls(): nothing more goes over this socket.
+    net::converse(session, conn_, deadline_, [this] { return start_tls(); });
     conn_.close();
     finish(session);
     return std::move(result_);
   }
 
  private:
-  using Clock = std::chrono::steady_clock;
-
-  void converse(smtp::ClientSession& session) {
-    for (;;) {
-      std::string out = session.take_output();
-      if (!out.empty() && conn_.write_all(out, deadline_) != Io::kOk &&
-          session.action() != ClientAction::kClose) {
-        session.on_closed();
-        continue;
-      }
-      ClientAction action = session.action();
-      if (action == ClientAction::kClose || action == ClientAction::kDone) return;
-      if (action == ClientAction::kStartTls) {
-        starttls_offered_ = true;
-        if (!start_tls()) return session.on_tls_failed();  // nothing more goes over this socket
-        session.on_tls_started();
-        continue;
-      }
-      std::string in;
-      auto wait = session.timeout();
-      auto until = wait.count() > 0 ? std::min(deadline_, Clock::now() + wait) : deadline_;
-      switch (conn_.read_some(in, until)) {
-        case Io::kOk:
-          session.receive(in);
-          break;
-        case Io::kTimeout:
-          session.on_timeout();
-          break;
-        case Io::kEof:
-        case Io::kError:
-          session.on_closed();
-          break;
-      }
-    }
-  }
-
   // Handshake and policy verdict; false: the connection must not carry mail.
   bool start_tls() {
+    starttls_offered_ = true;  // the session sends STARTTLS only when the EHLO reply offered it
     tls_attempted_ = true;
-    SslPtr ssl(SSL_new(settings_.ssl_ctx));
+    net::SslPtr ssl(SSL_new(settings_.ssl_ctx));
     if (!ssl) {
       handshake_error_ = "SSL_new failed";
       return false;
@@ -187,7 +153,7 @@ class Attempt {
   tls::Requirement req_;  // a copy: narrowed when OpenSSL takes none of the TLSA records
   const AttemptSettings& settings_;
   Clock::time_point deadline_;
-  Connection conn_;
+  net::ClientConnection conn_;
   bool starttls_offered_ = false;
   bool tls_attempted_ = false;
   std::string handshake_error_;

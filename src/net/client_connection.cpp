@@ -1,7 +1,7 @@
-// Connection: non-blocking socket + poll(2) against one deadline, OpenSSL driven on the same
-// descriptor (WANT_READ/WANT_WRITE wait on poll). A server that sends nothing, or sends a
-// byte a minute, cannot keep a delivery worker past its deadline.
-#include "delivery/remote/smtp_connection.hpp"
+// ClientConnection: non-blocking socket + poll(2) against one deadline, OpenSSL driven on the
+// same descriptor (WANT_READ/WANT_WRITE wait on poll). A server that sends nothing, or sends a
+// byte a minute, cannot keep the caller past its deadline.
+#include "net/client_connection.hpp"
 
 #include <netdb.h>
 #include <openssl/err.h>
@@ -9,10 +9,13 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstring>
 
-namespace sealpost::delivery::remote {
+namespace sealpost::net {
 
 namespace {
 
@@ -61,9 +64,9 @@ bool not_tls(unsigned long e) {
 
 }  // namespace
 
-Connection::~Connection() { close(); }
+ClientConnection::~ClientConnection() { close(); }
 
-void Connection::close() {
+void ClientConnection::close() {
   if (ssl_ && tls_up_) SSL_shutdown(ssl_.get());  // close_notify; never waits for the reply
   ssl_.reset();
   tls_up_ = false;
@@ -72,20 +75,20 @@ void Connection::close() {
   ERR_clear_error();
 }
 
-bool Connection::wait(short events, Deadline deadline) {
+bool ClientConnection::wait(short events, Deadline deadline) {
   for (;;) {
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd_, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), INT_MAX)));
     if (r > 0) return true;  // ready, or an error/hang-up the next call will report
     if (r < 0 && errno != EINTR) return false;
   }
 }
 
-std::expected<void, ConnectFailure> Connection::connect(const std::string& host, int port,
-                                                        const std::vector<std::string>& addresses,
-                                                        Deadline deadline) {
+std::expected<void, ConnectFailure> ClientConnection::connect(
+    const std::string& host, int port, const std::vector<std::string>& addresses, Deadline deadline,
+    std::chrono::milliseconds per_address) {
   std::string service = std::to_string(port);
   std::vector<AddrInfoPtr> lists;
   auto resolve = [&](const std::string& name, int flags) -> int {
@@ -119,9 +122,11 @@ std::expected<void, ConnectFailure> Connection::connect(const std::string& host,
         continue;
       }
       fd_ = fd;
+      Deadline until =
+          per_address.count() > 0 ? std::min(deadline, Clock::now() + per_address) : deadline;
       int r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
       if (r != 0 && errno == EINPROGRESS) {
-        if (wait(POLLOUT, deadline)) {
+        if (wait(POLLOUT, until)) {
           int err = 0;
           socklen_t len = sizeof err;
           ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -146,7 +151,7 @@ std::expected<void, ConnectFailure> Connection::connect(const std::string& host,
       "cannot connect to " + host + " port " + service + ": " + std::strerror(last_error)});
 }
 
-std::expected<void, HandshakeFailure> Connection::handshake(SslPtr ssl, Deadline deadline) {
+std::expected<void, HandshakeFailure> ClientConnection::handshake(SslPtr ssl, Deadline deadline) {
   ssl_ = std::move(ssl);
   SSL_set_fd(ssl_.get(), fd_);
   SSL_set_connect_state(ssl_.get());
@@ -161,24 +166,25 @@ std::expected<void, HandshakeFailure> Connection::handshake(SslPtr ssl, Deadline
     int err = SSL_get_error(ssl_.get(), rc);
     if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
       if (wait(err == SSL_ERROR_WANT_READ ? POLLIN : POLLOUT, deadline)) continue;
-      return std::unexpected(
-          HandshakeFailure{HandshakeError::kTimeout, "timed out in the TLS handshake"});
+      return std::unexpected(HandshakeFailure{HandshakeError::kTimeout,
+                                              "timed out in the TLS handshake", "timed out"});
     }
     unsigned long e = ERR_peek_error();
     int saved_errno = errno;
     ERR_clear_error();
     if ((err == SSL_ERROR_SYSCALL && e == 0) || unexpected_eof(e)) {
       std::string why = saved_errno != 0 ? std::strerror(saved_errno) : "connection closed";
-      return std::unexpected(
-          HandshakeFailure{HandshakeError::kClosed,
-                           "the server closed the connection in the TLS handshake (" + why + ")"});
+      return std::unexpected(HandshakeFailure{
+          HandshakeError::kClosed,
+          "the server closed the connection in the TLS handshake (" + why + ")", why});
     }
-    return std::unexpected(HandshakeFailure{HandshakeError::kFailed,
-                                            "TLS handshake failed: " + ssl_reason(e), not_tls(e)});
+    std::string why = ssl_reason(e);
+    return std::unexpected(
+        HandshakeFailure{HandshakeError::kFailed, "TLS handshake failed: " + why, why, not_tls(e)});
   }
 }
 
-Io Connection::write_all(std::string_view data, Deadline deadline) {
+Io ClientConnection::write_all(std::string_view data, Deadline deadline) {
   while (!data.empty()) {
     if (tls_up_) {
       std::size_t n = 0;
@@ -206,7 +212,7 @@ Io Connection::write_all(std::string_view data, Deadline deadline) {
   return Io::kOk;
 }
 
-Io Connection::read_some(std::string& into, Deadline deadline) {
+Io ClientConnection::read_some(std::string& into, Deadline deadline) {
   char buf[16384];
   for (;;) {
     if (tls_up_) {
@@ -242,4 +248,4 @@ Io Connection::read_some(std::string& into, Deadline deadline) {
   }
 }
 
-}  // namespace sealpost::delivery::remote
+}  // namespace sealpost::net

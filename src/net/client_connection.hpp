@@ -1,7 +1,8 @@
-// One outgoing TCP connection for remote delivery, plain and then TLS, every step bounded by a
-// deadline: non-blocking socket, poll(2), OpenSSL on the descriptor (phase 1 runs blocking on
-// a scheduler worker thread). A copy of cli/tls_check/connection: both belong in one shared
-// place (src/net) once the async driver exists. Callers pass numeric addresses.
+// One outgoing TCP connection, plain and then TLS, every step bounded by a deadline:
+// non-blocking socket, poll(2), OpenSSL on the same descriptor. Blocking by design, for the
+// one-shot commands (sealpost send, tls-check) and remote delivery's worker threads: no event
+// loop, no Asio. Name resolution (getaddrinfo, when no numeric addresses are given) is the
+// system's and not bounded here.
 #pragma once
 
 #include <openssl/ssl.h>
@@ -13,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-namespace sealpost::delivery::remote {
+namespace sealpost::net {
 
 using Clock = std::chrono::steady_clock;
 using Deadline = Clock::time_point;
@@ -36,21 +37,25 @@ enum class HandshakeError { kTimeout, kClosed, kFailed };
 
 struct HandshakeFailure {
   HandshakeError kind;
-  std::string message;     // OpenSSL's reason, or what happened to the socket
+  std::string message;     // one line: "TLS handshake failed: wrong version number"
+  std::string reason;      // the same without the framing: "wrong version number"
   bool plaintext = false;  // the peer answered with something that is not TLS
 };
 
-class Connection {
+class ClientConnection {
  public:
-  Connection() = default;
-  ~Connection();
-  Connection(const Connection&) = delete;
-  Connection& operator=(const Connection&) = delete;
+  ClientConnection() = default;
+  ~ClientConnection();
+  ClientConnection(const ClientConnection&) = delete;
+  ClientConnection& operator=(const ClientConnection&) = delete;
 
-  // Tries `addresses` (numeric) if given, else what getaddrinfo(host) returns, in order.
+  // Tries `addresses` (numeric) if given, else what getaddrinfo(host) returns, in order, until
+  // one accepts or `deadline` passes. A non-zero `per_address` also bounds each address on its
+  // own, so that a black-holed one leaves the next its full share (sealpost send).
   std::expected<void, ConnectFailure> connect(const std::string& host, int port,
                                               const std::vector<std::string>& addresses,
-                                              Deadline deadline);
+                                              Deadline deadline,
+                                              std::chrono::milliseconds per_address = {});
   const std::string& peer_address() const { return peer_address_; }  // "127.0.0.1", "::1"
 
   // TLS client handshake over the connection with `ssl` (configured by the caller). From
@@ -58,6 +63,7 @@ class Connection {
   // the caller can ask it what it saw.
   std::expected<void, HandshakeFailure> handshake(SslPtr ssl, Deadline deadline);
   SSL* ssl() const { return ssl_.get(); }
+  bool tls_active() const { return tls_up_; }  // the handshake completed
 
   Io write_all(std::string_view data, Deadline deadline);
   Io read_some(std::string& into, Deadline deadline);
@@ -72,4 +78,4 @@ class Connection {
   std::string peer_address_;
 };
 
-}  // namespace sealpost::delivery::remote
+}  // namespace sealpost::net
