@@ -52,12 +52,16 @@ std::optional<tls::MtaStsEntry> MtaStsStore::load(std::string_view domain,
   long long expires = 0;
   fields >> id >> expires;
   auto policy = fields ? tls::parse_mta_sts_policy(body) : std::nullopt;
-  auto when = std::chrono::system_clock::time_point(std::chrono::seconds(expires));
-  if (!policy || id.empty() || when <= now) {
+  // Checked in seconds before it becomes a time_point (nanoseconds overflow past ~2262); no
+  // policy can be good for longer than the largest max_age from now.
+  auto now_s = std::chrono::duration_cast<std::chrono::seconds>(now.time_since_epoch()).count();
+  bool current = expires > now_s && expires <= now_s + tls::kMtaStsMaxAge;
+  if (!policy || id.empty() || !current) {
     std::error_code ec;
     fs::remove(*path, ec);  // expired or garbled: forget it
     return std::nullopt;
   }
+  auto when = std::chrono::system_clock::time_point(std::chrono::seconds(expires));
   return tls::MtaStsEntry{id, std::move(*policy), when};
 }
 

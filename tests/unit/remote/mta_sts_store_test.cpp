@@ -58,6 +58,8 @@ TEST_F(MtaStsStoreTest, ExpiredAndGarbledAreDropped) {
   EXPECT_FALSE(store.load("bad.test", now));
   std::ofstream(dir_ / "junk.test") << "something else\n";
   EXPECT_FALSE(store.load("junk.test", now));
+  store.save("far.test", entry(now + std::chrono::seconds(tls::kMtaStsMaxAge) + 1h));
+  EXPECT_FALSE(store.load("far.test", now)) << "longer than any max_age: not believed";
 }
 
 TEST_F(MtaStsStoreTest, UnsafeNamesAndNoDirectory) {
