@@ -10,14 +10,14 @@ namespace sealpost::cli::tls_check {
 
 namespace {
 
-std::chrono::milliseconds left(Deadline deadline) {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+std::chrono::milliseconds left(net::Deadline deadline) {
+  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - net::Clock::now());
   return std::max(ms, std::chrono::milliseconds(1));
 }
 
 }  // namespace
 
-TlsaLookup lookup_dane(const Options& o, Deadline deadline) {
+TlsaLookup lookup_dane(const Options& o, net::Deadline deadline) {
   TlsaLookup out;
   std::string host = o.host;
   if (host.ends_with('.')) host.pop_back();

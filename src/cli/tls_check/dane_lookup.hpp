@@ -7,8 +7,8 @@
 #include <string>
 #include <vector>
 
-#include "cli/tls_check/connection.hpp"
 #include "cli/tls_check/tls_check_options.hpp"
+#include "net/client_connection.hpp"
 #include "tls/client_verify.hpp"
 
 namespace sealpost::cli::tls_check {
@@ -31,6 +31,6 @@ struct TlsaLookup {
   bool failed() const { return security == "bogus" || status == "servfail" || status == "error"; }
 };
 
-TlsaLookup lookup_dane(const Options& options, Deadline deadline);
+TlsaLookup lookup_dane(const Options& options, net::Deadline deadline);
 
 }  // namespace sealpost::cli::tls_check

@@ -1,12 +1,13 @@
-// The probe's dialogue loop, after the shape of `sealpost send`'s driver: the session says
-// what to do (write, read, StartTls, Close, Done), this file does it against the deadline.
-// A second ReplyParser sees the same bytes only to keep the greeting line for the report.
+// The probe over net::converse (the loop remote delivery runs too): the session says what to
+// do, this file starts TLS and turns failures into sysexits codes. A second ReplyParser sees
+// the same bytes only to keep the greeting line for the report.
 #include "cli/tls_check/probe.hpp"
 
 #include <unistd.h>
 
 #include <algorithm>
 
+#include "net/client_dialogue.hpp"
 #include "smtp/client_session.hpp"
 #include "smtp/reply_parser.hpp"
 
@@ -14,7 +15,9 @@ namespace sealpost::cli::tls_check {
 
 namespace {
 
-using smtp::ClientAction;
+using net::ConnectError;
+using net::HandshakeError;
+using net::HandshakeFailure;
 using smtp::FailureReason;
 
 constexpr std::chrono::seconds kSmtpAfterTls{10};
@@ -66,7 +69,13 @@ class Probe {
     smtp::ClientSession session(settings);
     session.quit();  // no message: greeting, EHLO, (STARTTLS, EHLO,) QUIT
     if (o_.start == TlsStart::kImplicit && !start_tls()) return std::move(result_);
-    converse(session);
+    auto starttls = [this] {
+      result_.starttls_offered = true;  // the session sends STARTTLS only when it is offered
+      return start_tls();               // false: the connection is unusable now
+    };
+    auto greeting = [this](std::string_view bytes) { note_greeting(bytes); };
+    // start_tls() shortens deadline_ once TLS is up; converse reads it at every step.
+    net::converse(session, conn_, deadline_, starttls, greeting);
     conn_.close();
 
     if (!result_.error.empty()) return std::move(result_);  // the handshake failed
@@ -91,7 +100,7 @@ class Probe {
   }
 
   bool start_tls() {
-    SslPtr ssl(SSL_new(ctx_.get()));
+    net::SslPtr ssl(SSL_new(ctx_.get()));
     if (!ssl) {
       fail(kExSoftware, "SSL_new failed");
       return false;
@@ -118,41 +127,6 @@ class Probe {
       message += " (the server did not answer in TLS: a STARTTLS port? try --starttls)";
     fail(h.kind == HandshakeError::kTimeout ? kExTempFail : kExUnavailable, message);
     return false;
-  }
-
-  void converse(smtp::ClientSession& session) {
-    for (;;) {
-      std::string out = session.take_output();
-      if (!out.empty() && conn_.write_all(out, deadline_) != Io::kOk &&
-          session.action() != ClientAction::kClose) {
-        session.on_closed();  // the peer went away mid-write: as if it had closed
-        continue;
-      }
-      ClientAction action = session.action();
-      if (action == ClientAction::kClose || action == ClientAction::kDone) return;
-      if (action == ClientAction::kStartTls) {
-        result_.starttls_offered = true;
-        if (!start_tls()) return session.on_tls_failed();  // the connection is unusable now
-        session.on_tls_started();
-        continue;
-      }
-      std::string in;
-      auto wait = session.timeout();
-      Deadline until = wait.count() > 0 ? std::min(deadline_, Clock::now() + wait) : deadline_;
-      switch (conn_.read_some(in, until)) {
-        case Io::kOk:
-          note_greeting(in);
-          session.receive(in);
-          break;
-        case Io::kTimeout:
-          session.on_timeout();
-          break;
-        case Io::kEof:
-        case Io::kError:
-          session.on_closed();
-          break;
-      }
-    }
   }
 
   void note_greeting(std::string_view bytes) {
@@ -206,7 +180,7 @@ class Probe {
   const std::vector<tls::Tlsa>& tlsa_;
   Deadline deadline_;
   tls::SslCtxPtr ctx_;
-  Connection conn_;
+  net::ClientConnection conn_;
   bool tls_up_ = false;
   smtp::ReplyParser greeting_parser_;
   ProbeResult result_;

@@ -8,11 +8,14 @@
 #include <string>
 #include <vector>
 
-#include "cli/tls_check/connection.hpp"
 #include "cli/tls_check/tls_check_options.hpp"
+#include "net/client_connection.hpp"
 #include "tls/client_verify.hpp"
 
 namespace sealpost::cli::tls_check {
+
+using net::Clock;
+using net::Deadline;
 
 // sysexits(3)
 constexpr int kExUsage = 64;
