@@ -46,11 +46,6 @@ int hex_value(char c) {
   return -1;
 }
 
-bool is_ip_literal(const std::string& name) {
-  unsigned char buf[16];
-  return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
-}
-
 // Certificate text reaches terminals and JSON: control bytes are shown as \xNN.
 std::string printable(const unsigned char* data, int size) {
   std::string out;
@@ -151,6 +146,11 @@ std::string group_name(SSL* ssl) {
 }
 
 }  // namespace
+
+bool is_ip_literal(const std::string& name) {
+  unsigned char buf[16];
+  return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
+}
 
 std::string Tlsa::to_text() const {
   return std::to_string(usage) + " " + std::to_string(selector) + " " +

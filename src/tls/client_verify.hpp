@@ -41,6 +41,9 @@ struct ClientOptions {
   bool enforce = true;
 };
 
+// An IPv4 or IPv6 address literal (no brackets): checked against IP SANs, never sent as SNI.
+bool is_ip_literal(const std::string& name);
+
 // TLS 1.2+ client context with DANE support enabled (SSL_CTX_dane_enable).
 std::expected<SslCtxPtr, std::string> make_client_context(const ClientOptions& options);
 

@@ -368,6 +368,14 @@ TEST_F(ClientVerifyTest, BadCaFileIsAnError) {
   EXPECT_TRUE(make_client_context({}).has_value());  // the system store
 }
 
+TEST(IsIpLiteral, AddressesButNotNamesOrBrackets) {
+  EXPECT_TRUE(is_ip_literal("192.0.2.1"));
+  EXPECT_TRUE(is_ip_literal("2001:db8::1"));
+  EXPECT_FALSE(is_ip_literal("[2001:db8::1]"));
+  EXPECT_FALSE(is_ip_literal("mail.test"));
+  EXPECT_FALSE(is_ip_literal(""));
+}
+
 TEST(ParseTlsa, AcceptsPresentationForms) {
   auto r = parse_tlsa("3 1 1 " + std::string(64, 'A'));
   ASSERT_TRUE(r.has_value()) << r.error();
