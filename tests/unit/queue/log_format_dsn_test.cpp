@@ -60,8 +60,9 @@ void expect_same(const Envelope& a, const Envelope& b) {
 
 TEST(LogFormatDsn, InlineRecordRoundTrips) {
   const Envelope envelope = dsn_envelope();
-  MessageView message;
-  ASSERT_EQ(parse(inline_record(envelope, "Subject: x\r\n\r\nbody\r\n"), message), nullptr);
+  MessageView message;  // views into the record, which must outlive it
+  const std::string record = inline_record(envelope, "Subject: x\r\n\r\nbody\r\n");
+  ASSERT_EQ(parse(record, message), nullptr);
   expect_same(message.envelope, envelope);
   EXPECT_EQ(message.content, "Subject: x\r\n\r\nbody\r\n");
 }
@@ -70,7 +71,8 @@ TEST(LogFormatDsn, SpilledRecordRoundTrips) {
   const Envelope envelope = dsn_envelope();
   const EncodedMessage encoded = encode_message(kId, envelope, {}, Spill{12345, 0xDEADBEEF});
   MessageView message;
-  ASSERT_EQ(parse(encoded.head + encoded.tail, message), nullptr);
+  const std::string record = encoded.head + encoded.tail;
+  ASSERT_EQ(parse(record, message), nullptr);
   expect_same(message.envelope, envelope);
   ASSERT_TRUE(message.spill);
   EXPECT_EQ(message.spill->size, 12345u);
@@ -81,7 +83,8 @@ TEST(LogFormatDsn, OnlyRetOrOnlyRequireTlsRoundTrips) {
   Envelope ret_only{"", {"a@b"}, false, false};
   ret_only.ret = Ret::kFull;
   MessageView message;
-  ASSERT_EQ(parse(inline_record(ret_only, "x"), message), nullptr);
+  const std::string ret_record = inline_record(ret_only, "x");
+  ASSERT_EQ(parse(ret_record, message), nullptr);
   expect_same(message.envelope, ret_only);
 
   Envelope tls_only{"a@b", {"c@d"}, true, false};
@@ -116,8 +119,10 @@ TEST(LogFormatDsn, RecordWrittenBeforeDsnDecodes) {
   payload += "Subject: old\r\n\r\nold\r\n";
   MessageView message;
   // A view reused from a DSN record must not keep its DSN fields.
-  ASSERT_EQ(parse(inline_record(dsn_envelope(), "x"), message), nullptr);
-  ASSERT_EQ(parse(encode_record(RecordType::kMessage, payload), message), nullptr);
+  const std::string dsn_record = inline_record(dsn_envelope(), "x");
+  ASSERT_EQ(parse(dsn_record, message), nullptr);
+  const std::string old_record = encode_record(RecordType::kMessage, payload);
+  ASSERT_EQ(parse(old_record, message), nullptr);
   EXPECT_EQ(message.envelope.reverse_path, "s@example.org");
   EXPECT_EQ(message.envelope.recipients,
             (std::vector<std::string>{"a@example.com", "b@example.com"}));
