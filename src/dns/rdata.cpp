@@ -219,9 +219,7 @@ std::optional<std::string> typed_text(RrType type, Bytes rdata) {
                std::to_string(s->port) + " " + s->target;
       return std::nullopt;
     case RrType::kTlsa:
-      if (auto t = parse_tlsa(rdata))
-        return std::to_string(t->usage) + " " + std::to_string(t->selector) + " " +
-               std::to_string(t->matching_type) + " " + hex(t->data);
+      if (auto t = parse_tlsa(rdata)) return t->to_text();
       return std::nullopt;
     case RrType::kTxt:
       if (auto t = parse_txt(rdata)) {
@@ -235,6 +233,11 @@ std::optional<std::string> typed_text(RrType type, Bytes rdata) {
 }
 
 }  // namespace
+
+std::string TlsaRecord::to_text() const {
+  return std::to_string(usage) + " " + std::to_string(selector) + " " +
+         std::to_string(matching_type) + " " + hex(data);
+}
 
 std::string rdata_to_text(RrType type, Bytes rdata) {
   if (auto text = typed_text(type, rdata)) return *text;

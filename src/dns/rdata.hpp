@@ -48,6 +48,9 @@ struct TlsaRecord {                // RFC 6698 §2.1
   std::uint8_t selector = 0;       // 0 full certificate, 1 SubjectPublicKeyInfo
   std::uint8_t matching_type = 0;  // 0 exact, 1 SHA2-256, 2 SHA2-512
   std::vector<std::uint8_t> data;
+
+  std::string to_text() const;  // presentation form "3 1 1 0a1b..." (lower-case hex)
+  bool operator==(const TlsaRecord&) const = default;
 };
 
 struct TxtRecord {  // RFC 1035 §3.3.14: one or more <character-string>s

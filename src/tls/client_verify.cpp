@@ -152,11 +152,6 @@ bool is_ip_literal(const std::string& name) {
   return inet_pton(AF_INET, name.c_str(), buf) == 1 || inet_pton(AF_INET6, name.c_str(), buf) == 1;
 }
 
-std::string Tlsa::to_text() const {
-  return std::to_string(usage) + " " + std::to_string(selector) + " " +
-         std::to_string(matching_type) + " " + to_hex(data.data(), data.size());
-}
-
 std::expected<Tlsa, std::string> parse_tlsa(std::string_view text) {
   std::vector<std::string_view> fields;
   std::size_t pos = 0;

@@ -14,20 +14,14 @@
 #include <string_view>
 #include <vector>
 
+#include "dns/rdata.hpp"
 #include "tls/server_context.hpp"
 
 namespace sealpost::tls {
 
-// One TLSA record (RFC 6698 §2.1), as given on a command line or from DNS.
-struct Tlsa {
-  std::uint8_t usage = 0;          // 0 PKIX-TA, 1 PKIX-EE, 2 DANE-TA, 3 DANE-EE
-  std::uint8_t selector = 0;       // 0 full certificate, 1 SubjectPublicKeyInfo
-  std::uint8_t matching_type = 0;  // 0 exact, 1 SHA2-256, 2 SHA2-512
-  std::vector<std::uint8_t> data;
-
-  std::string to_text() const;  // presentation form "3 1 1 0a1b..." (lower-case hex)
-  bool operator==(const Tlsa&) const = default;
-};
+// One TLSA record (RFC 6698 §2.1), as given on a command line or from DNS: the resolver's
+// own type, so records go from a lookup to OpenSSL without a copy into a twin struct.
+using Tlsa = dns::TlsaRecord;
 
 // Parses "U S M HEX" (decimal fields 0-255; the hex may be split by blanks, as dig prints it).
 // Hashes of the wrong length for matching type 1/2 are refused here, so a typo is an error

@@ -56,8 +56,7 @@ TlsaLookup lookup_dane(const Options& o, net::Deadline deadline) {
       out.status = "records";
       auto records = answer->tlsa();
       out.malformed = records.malformed;
-      for (const dns::TlsaRecord& r : records.records)
-        out.records.push_back(tls::Tlsa{r.usage, r.selector, r.matching_type, r.data});
+      out.records = std::move(records.records);
     }
   }
 
