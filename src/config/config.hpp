@@ -88,10 +88,26 @@ struct DomainTlsPolicy {
 struct Outbound {
   std::string helo_name;  // EHLO name; empty: hostname
   std::vector<std::string> tls_policy = {"dane", "mta-sts", "may"};
-  std::vector<DomainTlsPolicy> domains;  // per-destination overrides of tls_policy
-  std::uint16_t mx_port = 25;            // tests point delivery at MX hosts on another port
-  std::filesystem::path ca_file;         // PKIX trust anchors; empty: the system store
-  std::chrono::seconds timeout{300};     // one delivery attempt, greeting to QUIT
+  std::vector<DomainTlsPolicy> domains;      // per-destination overrides of tls_policy
+  std::uint16_t mx_port = 25;                // tests point delivery at MX hosts on another port
+  std::filesystem::path ca_file;             // PKIX trust anchors; empty: the system store
+  std::chrono::seconds timeout{300};         // one delivery attempt, greeting to QUIT
+  std::chrono::seconds connect_timeout{30};  // the TCP connect alone, within timeout
+  // Per delivery run (like Postfix's smtp_mx_session_limit / smtp_mx_address_limit): a domain
+  // with many dead hosts cannot hold a delivery worker for hours.
+  std::size_t max_mx_hosts = 5;
+  std::size_t max_addresses_per_host = 5;
+  std::uint16_t mta_sts_port = 443;  // HTTPS port of mta-sts.<domain>; only tests change it
+};
+
+// A smarthost: every non-local recipient goes there instead of to its MX hosts (RFC 8314
+// §3.3: implicit TLS, the server verified by PKIX and host name, AUTH).
+struct Relay {
+  std::string host;  // empty: no smarthost; the name the certificate must carry
+  std::uint16_t port = 465;
+  bool starttls = false;  // false: implicit TLS (RFC 8314); true: STARTTLS, still required
+  std::string user;       // empty: no AUTH
+  std::filesystem::path password_file;  // one line; must not be readable by others
 };
 
 // Retry schedule of the queue (src/delivery/scheduler).
@@ -99,6 +115,10 @@ struct QueueTiming {
   std::chrono::seconds first_retry{60};
   std::chrono::seconds max_retry{3600};
   std::chrono::seconds lifetime{5 * 24 * 3600};  // then the message bounces
+  unsigned workers = 16;  // delivery threads; remote attempts block one for up to timeout
+  // Accept durably, then drop instead of delivering (logged per message): the route the
+  // benchmarks compare with Postfix's discard transport. Never for real mail.
+  bool discard = false;
 };
 
 struct Config {
@@ -117,6 +137,7 @@ struct Config {
   AuthThrottle auth;
   Dns dns;
   Outbound outbound;
+  Relay relay;
   QueueTiming queue;
 
   // Derived paths under state_dir.

@@ -293,6 +293,7 @@ class Reader {
   void read_dns(const toml::node& node, Dns& dns) const;
   void read_outbound(const toml::node& node, Outbound& outbound) const;
   void read_queue(const toml::node& node, QueueTiming& queue) const;
+  void read_relay(const toml::node& node, Relay& relay) const;
   std::vector<std::string> read_policy_chain(const toml::node& node, const std::string& key) const;
 
   std::string file_;
@@ -300,9 +301,10 @@ class Reader {
 };
 
 Config Reader::read(const toml::table& root) {
-  check_keys(root, "",
-             {"hostname", "state_dir", "threads", "log_level", "postmaster", "pki", "listen",
-              "domains", "mailbox", "limits", "accounts", "auth", "dns", "outbound", "queue"});
+  check_keys(
+      root, "",
+      {"hostname", "state_dir", "threads", "log_level", "postmaster", "pki", "listen", "domains",
+       "mailbox", "limits", "accounts", "auth", "dns", "outbound", "relay", "queue"});
   Config config;
   config.source = file_;
 
@@ -338,6 +340,7 @@ Config Reader::read(const toml::table& root) {
   if (const toml::node* n = root.get("dns")) read_dns(*n, config.dns);
   if (const toml::node* n = root.get("outbound")) read_outbound(*n, config.outbound);
   if (const toml::node* n = root.get("queue")) read_queue(*n, config.queue);
+  if (const toml::node* n = root.get("relay")) read_relay(*n, config.relay);
 
   if (const toml::node* n = root.get("postmaster")) {
     config.postmaster = as_string(*n, "postmaster");
@@ -601,7 +604,9 @@ std::vector<std::string> Reader::read_policy_chain(const toml::node& node,
 
 void Reader::read_outbound(const toml::node& node, Outbound& outbound) const {
   const toml::table& t = as_table(node, "outbound");
-  check_keys(t, "outbound", {"helo_name", "tls_policy", "domain", "mx_port", "ca_file", "timeout"});
+  check_keys(t, "outbound",
+             {"helo_name", "tls_policy", "domain", "mx_port", "ca_file", "timeout",
+              "connect_timeout", "max_mx_hosts", "max_addresses_per_host", "mta_sts_port"});
   if (const toml::node* n = t.get("helo_name")) {
     outbound.helo_name = as_string(*n, "outbound.helo_name");
     if (!is_domain(outbound.helo_name))
@@ -615,6 +620,20 @@ void Reader::read_outbound(const toml::node& node, Outbound& outbound) const {
     outbound.ca_file = resolve(as_string(*n, "outbound.ca_file"));
   if (const toml::node* n = t.get("timeout"))
     outbound.timeout = std::chrono::seconds(as_integer(*n, "outbound.timeout", 10, 3600));
+  if (const toml::node* n = t.get("connect_timeout"))
+    outbound.connect_timeout =
+        std::chrono::seconds(as_integer(*n, "outbound.connect_timeout", 1, 600));
+  if (outbound.connect_timeout > outbound.timeout)
+    fail(line_of(t), "outbound.connect_timeout", "must not be longer than outbound.timeout");
+  if (const toml::node* n = t.get("max_mx_hosts"))
+    outbound.max_mx_hosts =
+        static_cast<std::size_t>(as_integer(*n, "outbound.max_mx_hosts", 1, 100));
+  if (const toml::node* n = t.get("max_addresses_per_host"))
+    outbound.max_addresses_per_host =
+        static_cast<std::size_t>(as_integer(*n, "outbound.max_addresses_per_host", 1, 100));
+  if (const toml::node* n = t.get("mta_sts_port"))
+    outbound.mta_sts_port =
+        static_cast<std::uint16_t>(as_integer(*n, "outbound.mta_sts_port", 1, 65535));
   if (const toml::node* n = t.get("domain")) {
     if (n->is_table())
       fail(line_of(*n), "outbound.domain", "write [[outbound.domain]] (one per domain)");
@@ -643,7 +662,7 @@ void Reader::read_outbound(const toml::node& node, Outbound& outbound) const {
 
 void Reader::read_queue(const toml::node& node, QueueTiming& queue) const {
   const toml::table& t = as_table(node, "queue");
-  check_keys(t, "queue", {"first_retry", "max_retry", "lifetime"});
+  check_keys(t, "queue", {"first_retry", "max_retry", "lifetime", "workers", "discard"});
   auto seconds = [&](std::string_view key, std::chrono::seconds& out, std::int64_t min,
                      std::int64_t max) {
     if (const toml::node* n = t.get(key))
@@ -654,6 +673,33 @@ void Reader::read_queue(const toml::node& node, QueueTiming& queue) const {
   seconds("lifetime", queue.lifetime, 60, 60 * 86400);
   if (queue.max_retry < queue.first_retry)
     fail(line_of(t), "queue.max_retry", "must not be shorter than queue.first_retry");
+  if (const toml::node* n = t.get("workers"))
+    queue.workers = static_cast<unsigned>(as_integer(*n, "queue.workers", 1, 1024));
+  if (const toml::node* n = t.get("discard")) queue.discard = as_bool(*n, "queue.discard");
+}
+
+void Reader::read_relay(const toml::node& node, Relay& relay) const {
+  const toml::table& t = as_table(node, "relay");
+  check_keys(t, "relay", {"host", "port", "tls", "user", "password_file"});
+  const toml::node* host = t.get("host");
+  if (!host) fail(line_of(t), "relay.host", "missing required key");
+  relay.host = lower(as_string(*host, "relay.host"));
+  // A name, not an address: the smarthost's certificate is verified against it.
+  if (!is_domain(relay.host))
+    fail(line_of(*host), "relay.host", "\"" + relay.host + "\" is not a host name");
+  if (const toml::node* n = t.get("port"))
+    relay.port = static_cast<std::uint16_t>(as_integer(*n, "relay.port", 1, 65535));
+  if (const toml::node* n = t.get("tls")) {
+    std::string mode = as_string(*n, "relay.tls");
+    if (mode != "implicit" && mode != "starttls")
+      fail(line_of(*n), "relay.tls", "\"" + mode + "\" is not one of: implicit, starttls");
+    relay.starttls = mode == "starttls";
+  }
+  if (const toml::node* n = t.get("user")) relay.user = as_string(*n, "relay.user");
+  if (const toml::node* n = t.get("password_file"))
+    relay.password_file = resolve(as_string(*n, "relay.password_file"));
+  if (relay.user.empty() != relay.password_file.empty())
+    fail(line_of(t), "relay", "user and password_file go together");
 }
 
 void Reader::read_auth(const toml::node& node, AuthThrottle& auth) const {
@@ -834,6 +880,10 @@ std::string to_toml(const Config& config) {
   out << "mx_port = " << outbound.mx_port << "\n";
   if (!outbound.ca_file.empty()) out << "ca_file = " << quote(outbound.ca_file.string()) << "\n";
   out << "timeout = " << outbound.timeout.count() << "\n";
+  out << "connect_timeout = " << outbound.connect_timeout.count() << "\n";
+  out << "max_mx_hosts = " << outbound.max_mx_hosts << "\n";
+  out << "max_addresses_per_host = " << outbound.max_addresses_per_host << "\n";
+  out << "mta_sts_port = " << outbound.mta_sts_port << "\n";
   for (const DomainTlsPolicy& d : outbound.domains) {
     out << "\n[[outbound.domain]]\n";
     out << "name = " << quote(d.domain) << "\n";
@@ -843,6 +893,19 @@ std::string to_toml(const Config& config) {
   out << "first_retry = " << config.queue.first_retry.count() << "\n";
   out << "max_retry = " << config.queue.max_retry.count() << "\n";
   out << "lifetime = " << config.queue.lifetime.count() << "\n";
+  out << "workers = " << config.queue.workers << "\n";
+  out << "discard = " << (config.queue.discard ? "true" : "false") << "\n";
+  if (!config.relay.host.empty()) {
+    const Relay& relay = config.relay;
+    out << "\n[relay]\n";
+    out << "host = " << quote(relay.host) << "\n";
+    out << "port = " << relay.port << "\n";
+    out << "tls = " << quote(relay.starttls ? "starttls" : "implicit") << "\n";
+    if (!relay.user.empty()) {
+      out << "user = " << quote(relay.user) << "\n";
+      out << "password_file = " << quote(relay.password_file.string()) << "\n";
+    }
+  }
   return out.str();
 }
 

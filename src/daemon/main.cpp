@@ -11,7 +11,9 @@
 #include <asio/thread_pool.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <span>
 
 #include "auth/credential_store.hpp"
 #include "auth/demo_user.hpp"
@@ -21,9 +23,10 @@
 #include "control/handler.hpp"
 #include "control/server.hpp"
 #include "daemon/banner.hpp"
+#include "daemon/router.hpp"
 #include "daemon/secret.hpp"
+#include "delivery/bouncer.hpp"
 #include "delivery/mailbox_directory.hpp"
-#include "delivery/maildir.hpp"
 #include "delivery/scheduler.hpp"
 #include "net/recipient_policy.hpp"
 #include "net/server.hpp"
@@ -50,21 +53,6 @@ sigset_t handled_signals() {
   return set;
 }
 
-delivery::Outcome deliver_local(const delivery::MailboxDirectory& directory,
-                                const queue::StoredMessage& message, unsigned index) {
-  const std::string& rcpt = message.envelope.recipients.at(index);
-  std::size_t at = rcpt.rfind('@');
-  // A bare <Postmaster> (no domain) is local by definition (RFC 5321 §4.1.1.3).
-  if (at != std::string::npos && !directory.is_local_domain(rcpt.substr(at + 1))) {
-    // Relayed by an authenticated user; remote delivery (MX, DANE, MTA-STS) is not built yet,
-    // so the message waits in the queue (visible with `sealpost queue list`).
-    return delivery::TempFail{"451 4.4.0 <" + rcpt + ">: remote delivery not available yet"};
-  }
-  auto maildir = directory.find(rcpt);
-  if (!maildir) return delivery::PermFail{"550 5.1.1 <" + rcpt + ">: mailbox no longer exists"};
-  return delivery::Maildir(*maildir).deliver(message.id, index, message.content);
-}
-
 int run(config::Config cfg, bool embedded) {
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
   fs::create_directories(cfg.state_dir);
@@ -78,12 +66,26 @@ int run(config::Config cfg, bool embedded) {
   control::Server control_server(control::Server::Options{.path = cfg.control_socket()});
   queue::Spool spool(cfg.spool_dir());
   delivery::MailboxDirectory directory(cfg);
+  auto router = daemon::Router::create(cfg, directory);
+  if (!router) {
+    spdlog::critical("cannot start: {}", router.error());
+    return kExitConfig;
+  }
+  delivery::Scheduler* scheduler_ptr = nullptr;  // bounces are enqueued like any message
+  delivery::Bouncer bouncer(spool, cfg.hostname, [&scheduler_ptr](std::string id) {
+    scheduler_ptr->enqueue(std::move(id));
+  });
   delivery::Scheduler scheduler(
       spool,
-      [&directory](const queue::StoredMessage& m, unsigned i) {
-        return deliver_local(directory, m, i);
+      [&router](const queue::StoredMessage& m, std::span<const unsigned> rcpts) {
+        return (*router)->deliver(m, rcpts);
       },
-      delivery::Scheduler::Options{});
+      delivery::Scheduler::Options{.workers = cfg.queue.workers,
+                                   .first_retry = cfg.queue.first_retry,
+                                   .max_retry = cfg.queue.max_retry,
+                                   .lifetime = cfg.queue.lifetime,
+                                   .bounce = std::ref(bouncer)});
+  scheduler_ptr = &scheduler;
   // Accounts: AUTH is offered on submission listeners when a credentials file is configured.
   std::optional<auth::CredentialStore> store;
   std::optional<std::string> demo_password;

@@ -1,5 +1,9 @@
 #include "daemon/router.hpp"
 
+#include <spdlog/spdlog.h>
+
+#include <map>
+
 #include "delivery/maildir.hpp"
 #include "tls/policy.hpp"
 
@@ -31,6 +35,11 @@ std::expected<delivery::remote::RemoteOptions, std::string> remote_options(
   o.mx_port = config.outbound.mx_port;
   o.ca_file = config.outbound.ca_file.string();
   o.attempt_deadline = config.outbound.timeout;
+  o.connect_timeout = config.outbound.connect_timeout;
+  o.max_mx_hosts = config.outbound.max_mx_hosts;
+  o.max_addresses_per_host = config.outbound.max_addresses_per_host;
+  o.mta_sts_port = config.outbound.mta_sts_port;
+  o.mta_sts_cache_dir = (config.state_dir / "mta-sts").string();
   auto chain = chain_of(config.outbound.tls_policy);
   if (!chain) return std::unexpected("outbound.tls_policy: " + chain.error());
   o.policy_chain = *chain;
@@ -49,25 +58,52 @@ std::expected<std::unique_ptr<Router>, std::string> Router::create(
   if (!options) return std::unexpected(options.error());
   auto remote = delivery::remote::RemoteDelivery::create(std::move(*options));
   if (!remote) return std::unexpected("remote delivery: " + remote.error());
-  return std::unique_ptr<Router>(new Router(directory, std::move(*remote)));
+  return std::unique_ptr<Router>(new Router(directory, std::move(*remote), config.queue.discard));
 }
 
-delivery::Outcome Router::deliver(const queue::StoredMessage& message, unsigned index) {
-  const std::string& rcpt = message.envelope.recipients.at(index);
-  std::size_t at = rcpt.rfind('@');
-  // A bare <Postmaster> (no domain) is local by definition (RFC 5321 §4.1.1.3).
-  if (at == std::string::npos || directory_.is_local_domain(rcpt.substr(at + 1))) {
-    auto maildir = directory_.find(rcpt);
-    if (!maildir) return delivery::PermFail{"550 5.1.1 <" + rcpt + ">: mailbox no longer exists"};
-    return delivery::Maildir(*maildir).deliver(message.id, index, message.content);
+std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& message,
+                                               std::span<const unsigned> rcpts) {
+  const auto& recipients = message.envelope.recipients;
+  std::vector<delivery::Outcome> outcomes(rcpts.size());
+  if (discard_) {
+    spdlog::info("delivery: {} discarded ([queue] discard)", message.id);
+    return std::vector<delivery::Outcome>(rcpts.size(), delivery::Delivered{});
   }
-  // Relayed by an authenticated user (the MX role accepts local recipients only).
-  delivery::remote::RemoteMessage remote;
-  remote.reverse_path = message.envelope.reverse_path;
-  remote.recipients = {rcpt};
-  remote.content = message.content;
-  remote.smtputf8 = message.envelope.smtputf8;
-  return remote_->deliver(rcpt.substr(at + 1), remote).at(0);
+  // Remote recipients by domain (lower case), as positions in `rcpts`.
+  std::map<std::string, std::vector<std::size_t>> remote;
+  for (std::size_t k = 0; k < rcpts.size(); ++k) {
+    const std::string& rcpt = recipients.at(rcpts[k]);
+    std::size_t at = rcpt.rfind('@');
+    // A bare <Postmaster> (no domain) is local by definition (RFC 5321 §4.1.1.3).
+    if (at == std::string::npos || directory_.is_local_domain(rcpt.substr(at + 1))) {
+      outcomes[k] = deliver_local(message, rcpts[k]);
+      continue;
+    }
+    std::string domain = rcpt.substr(at + 1);
+    for (char& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    remote[domain].push_back(k);
+  }
+  for (const auto& [domain, positions] : remote) {
+    delivery::remote::RemoteMessage out;
+    out.reverse_path = message.envelope.reverse_path;
+    out.content = message.content;
+    out.smtputf8 = message.envelope.smtputf8;
+    for (std::size_t k : positions) out.recipients.push_back(recipients[rcpts[k]]);
+    auto results = remote_->deliver(domain, out);
+    for (std::size_t j = 0; j < positions.size(); ++j) {
+      outcomes[positions[j]] = j < results.size()
+                                   ? std::move(results[j])
+                                   : delivery::Outcome{delivery::TempFail{"451 4.3.0 internal"}};
+    }
+  }
+  return outcomes;
+}
+
+delivery::Outcome Router::deliver_local(const queue::StoredMessage& message, unsigned index) const {
+  const std::string& rcpt = message.envelope.recipients.at(index);
+  auto maildir = directory_.find(rcpt);
+  if (!maildir) return delivery::PermFail{"550 5.1.1 <" + rcpt + ">: mailbox no longer exists"};
+  return delivery::Maildir(*maildir).deliver(message.id, index, message.content);
 }
 
 }  // namespace sealpost::daemon

@@ -1,13 +1,15 @@
-// Decides where each recipient of a queued message goes and delivers it there: local domains
-// to their Maildir, everything else (mail an authenticated user relayed) by remote delivery
-// over SMTP under the outbound TLS policy. Called by the scheduler on its worker threads.
-// Not wired into sealpostd yet: the scheduler calls per recipient, and remote delivery wants
-// whole messages per destination domain (one SMTP transaction for all its recipients).
+// Decides where each pending recipient of a queued message goes and delivers it there: local
+// domains to their Maildir, everything else (mail an authenticated user relayed, bounces to
+// remote senders) by remote delivery over SMTP under the outbound TLS policy, one transaction
+// per destination domain for all its recipients. With [queue] discard, drops everything
+// (benchmarks). Called by the scheduler on its worker threads.
 #pragma once
 
 #include <expected>
 #include <memory>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "config/config.hpp"
 #include "delivery/mailbox_directory.hpp"
@@ -24,15 +26,20 @@ class Router {
   static std::expected<std::unique_ptr<Router>, std::string> create(
       const config::Config& config, const delivery::MailboxDirectory& directory);
 
-  delivery::Outcome deliver(const queue::StoredMessage& message, unsigned rcpt_index);
+  // One outcome per entry of `rcpts` (indexes into the envelope's recipients), in order.
+  std::vector<delivery::Outcome> deliver(const queue::StoredMessage& message,
+                                         std::span<const unsigned> rcpts);
 
  private:
   Router(const delivery::MailboxDirectory& directory,
-         std::unique_ptr<delivery::remote::RemoteDelivery> remote)
-      : directory_(directory), remote_(std::move(remote)) {}
+         std::unique_ptr<delivery::remote::RemoteDelivery> remote, bool discard)
+      : directory_(directory), remote_(std::move(remote)), discard_(discard) {}
+
+  delivery::Outcome deliver_local(const queue::StoredMessage& message, unsigned index) const;
 
   const delivery::MailboxDirectory& directory_;
   std::unique_ptr<delivery::remote::RemoteDelivery> remote_;
+  bool discard_;
 };
 
 // The remote delivery options a configuration asks for.

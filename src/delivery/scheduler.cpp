@@ -1,10 +1,11 @@
-// The delivery scheduler: worker threads take queue ids from a ready FIFO, deliver each
-// recipient, and either remove the message or park it for a retry with exponential backoff.
-// Every message it is responsible for has one Entry whose state says which container holds it
-// (ready_ while queued, retries_ while deferred, neither while held or active). Leaves out
-// bounces (DSNs arrive with remote delivery) and persistence of retry times: after a restart,
-// recovery enqueues everything again (held messages stay held: that is in the spool) and
-// Maildir idempotency absorbs repeats.
+// The delivery scheduler: worker threads take queue ids from a ready FIFO, deliver the
+// pending recipients, and either remove the message or park it for a retry with exponential
+// backoff. Every message it is responsible for has one Entry whose state says which container
+// holds it (ready_ while queued, retries_ while deferred, neither while held or active).
+// Leaves out persistence of retry times and of per-recipient progress: after a restart,
+// recovery enqueues everything again (held messages stay held: that is in the spool), Maildir
+// idempotency absorbs local repeats, and remote recipients delivered before the crash may get
+// the message twice (at least once, RFC 5321 §6.1).
 #include "delivery/scheduler.hpp"
 
 #include <spdlog/spdlog.h>
@@ -25,7 +26,7 @@ namespace sealpost::delivery {
 // message expired: it leaves the spool. kRetry: some recipient deferred. kLost: unreadable.
 struct Scheduler::Attempt {
   enum class Kind { kFinished, kRetry, kLost } kind = Kind::kFinished;
-  std::vector<Deferral> deferrals;
+  std::vector<Deferral> deferrals;  // their rcpts are what stays pending
 };
 
 namespace {
@@ -38,6 +39,16 @@ Scheduler::ControlResult from_commit(const queue::CommitResult& r) {
 }
 
 }  // namespace
+
+Scheduler::DeliverFn Scheduler::each_recipient(DeliverOneFn deliver) {
+  return [deliver = std::move(deliver)](const queue::StoredMessage& message,
+                                        std::span<const unsigned> rcpts) {
+    std::vector<Outcome> outcomes;
+    outcomes.reserve(rcpts.size());
+    for (unsigned i : rcpts) outcomes.push_back(deliver(message, i));
+    return outcomes;
+  };
+}
 
 Scheduler::Scheduler(queue::Spool& spool, DeliverFn deliver, Options options)
     : spool_(spool), deliver_(std::move(deliver)), options_(options) {}
@@ -130,10 +141,12 @@ void Scheduler::run() {
     }
     const std::string id = std::move(ready_.begin()->second);
     ready_.erase(ready_.begin());
-    entries_.at(id).state = State::kActive;
+    Entry& entry = entries_.at(id);
+    entry.state = State::kActive;
+    std::vector<unsigned> pending = entry.pending;
     ++in_flight_;
     lock.unlock();
-    Attempt result = attempt(id);
+    Attempt result = attempt(id, std::move(pending));
     lock.lock();
     finish(id, result, lock);
     --in_flight_;
@@ -141,7 +154,7 @@ void Scheduler::run() {
   }
 }
 
-Scheduler::Attempt Scheduler::attempt(const std::string& id) {
+Scheduler::Attempt Scheduler::attempt(const std::string& id, std::vector<unsigned> pending) {
   Attempt result;
   const auto message = spool_.load(id);
   if (!message) {
@@ -150,17 +163,27 @@ Scheduler::Attempt Scheduler::attempt(const std::string& id) {
     result.kind = Attempt::Kind::kLost;
     return result;
   }
-
   const auto& recipients = message->envelope.recipients;
-  for (unsigned i = 0; i < recipients.size(); ++i) {
-    Outcome outcome;
-    try {
-      outcome = deliver_(*message, i);
-    } catch (const std::exception& e) {
-      // A bug in a delivery agent must not kill the worker; the message stays queued.
-      spdlog::error("delivery: {} to=<{}> threw: {}", id, recipients[i], e.what());
-      outcome = TempFail{"451 4.3.0 internal error"};
-    }
+  if (pending.empty()) {  // the first attempt since the daemon started
+    pending.resize(recipients.size());
+    for (unsigned i = 0; i < pending.size(); ++i) pending[i] = i;
+  }
+
+  std::vector<Outcome> outcomes;
+  try {
+    outcomes = deliver_(*message, pending);
+  } catch (const std::exception& e) {
+    // A bug in a delivery agent must not kill the worker; the message stays queued.
+    spdlog::error("delivery: {} threw: {}", id, e.what());
+  }
+  if (outcomes.size() != pending.size()) {
+    if (!outcomes.empty()) spdlog::error("delivery: {} got the wrong number of outcomes", id);
+    outcomes.assign(pending.size(), TempFail{"451 4.3.0 internal error"});
+  }
+
+  std::vector<Failure> failures;
+  for (std::size_t k = 0; k < pending.size(); ++k) {
+    const unsigned i = pending[k];
     std::visit(
         [&](auto& o) {
           using T = std::decay_t<decltype(o)>;
@@ -171,28 +194,56 @@ Scheduler::Attempt Scheduler::attempt(const std::string& id) {
             result.deferrals.push_back(Deferral{i, std::move(o.reply)});
           } else {
             spdlog::error("delivery: {} to=<{}> failed: {}", id, recipients[i], o.reply);
+            failures.push_back(Failure{i, std::move(o.reply), false});
           }
         },
-        outcome);
+        outcomes[k]);
   }
-  if (result.deferrals.empty()) return result;
 
-  const auto arrival_micros = queue::queue_id_micros(id).value_or(0);
-  const auto age = std::chrono::system_clock::now().time_since_epoch() -
-                   std::chrono::microseconds(arrival_micros);
-  if (age <= options_.lifetime) {
-    result.kind = Attempt::Kind::kRetry;
-  } else {
-    spdlog::error("delivery: {} expired after {}h with recipients deferred, dropping it", id,
-                  std::chrono::duration_cast<std::chrono::hours>(age).count());
+  if (!result.deferrals.empty()) {
+    const auto arrival_micros = queue::queue_id_micros(id).value_or(0);
+    const auto age = std::chrono::system_clock::now().time_since_epoch() -
+                     std::chrono::microseconds(arrival_micros);
+    if (age > options_.lifetime) {
+      spdlog::error("delivery: {} expired after {}h with {} recipient(s) deferred", id,
+                    std::chrono::duration_cast<std::chrono::hours>(age).count(),
+                    result.deferrals.size());
+      for (auto& d : result.deferrals)
+        failures.push_back(Failure{d.rcpt, std::move(d.reply), true});
+      result.deferrals.clear();
+    }
   }
+  if (!failures.empty() && !report(*message, failures, result)) {
+    std::ranges::sort(result.deferrals, {}, &Deferral::rcpt);
+  }
+  result.kind = result.deferrals.empty() ? Attempt::Kind::kFinished : Attempt::Kind::kRetry;
   return result;
+}
+
+bool Scheduler::report(const queue::StoredMessage& message, std::vector<Failure>& failures,
+                       Attempt& result) {
+  if (!options_.bounce) return true;
+  bool queued = false;
+  try {
+    queued = options_.bounce(message, failures);
+  } catch (const std::exception& e) {
+    spdlog::error("delivery: {} bounce threw: {}", message.id, e.what());
+  }
+  if (queued) return true;
+  // Kept pending, so the failure is reported at the next attempt instead of being lost.
+  for (auto& f : failures) {
+    result.deferrals.push_back(
+        Deferral{f.rcpt, "451 4.3.0 failed (" + f.reply + ") but the report could not be queued"});
+  }
+  return false;
 }
 
 void Scheduler::finish(const std::string& id, Attempt& result, std::unique_lock<std::mutex>& lock) {
   Entry& entry = entries_.at(id);  // an active entry is only ever erased here
   if (result.kind == Attempt::Kind::kRetry && !entry.deleted) {
     ++entry.attempts;
+    entry.pending.clear();
+    for (const auto& d : result.deferrals) entry.pending.push_back(d.rcpt);
     entry.deferrals = std::move(result.deferrals);
     entry.due = Clock::now() + entry.backoff;
     if (entry.hold_after_attempt) {

@@ -1,7 +1,8 @@
-// Moves committed messages from the spool to their mailboxes on worker threads, and removes a
-// message from the spool only after every recipient is Delivered (or PermFailed: logged; DSNs
-// come with remote delivery). TempFail is retried with exponential backoff (1 min doubling,
-// capped at 1 h) until the message is older than the lifetime (5 days), then dropped and logged.
+// Moves committed messages from the spool to their destinations on worker threads. Each
+// attempt hands the deliverer every recipient still pending (so it can group them per
+// destination); a Delivered or PermFailed recipient is never attempted again, and PermFailed
+// ones (and TempFailed ones past the lifetime) are reported to the sender through the bounce
+// hook before the message leaves the spool. TempFail is retried with exponential backoff.
 // Queue control: hold (never attempted until released), release, delete and flush (deferred
 // messages due now); hold and delete are recorded durably in the spool first.
 #pragma once
@@ -25,14 +26,29 @@ namespace sealpost::delivery {
 
 class Scheduler {
  public:
-  // Delivers one recipient (index into envelope.recipients) of a stored message.
-  using DeliverFn = std::function<Outcome(const queue::StoredMessage&, unsigned rcpt_index)>;
+  // Delivers the given recipients (indexes into envelope.recipients, ascending) of a stored
+  // message; returns one outcome per index, in the same order.
+  using DeliverFn = std::function<std::vector<Outcome>(const queue::StoredMessage&,
+                                                       std::span<const unsigned> rcpts)>;
+  // A recipient that will not be delivered: PermFail, or still TempFail when the message
+  // outlived the lifetime (expired).
+  struct Failure {
+    unsigned rcpt = 0;
+    std::string reply;
+    bool expired = false;
+  };
+  // Reports failures to the envelope sender (a DSN). False when the report could not be
+  // queued durably: those recipients then stay pending and are tried again at the next retry,
+  // so no failure goes unreported because a disk was full.
+  using BounceFn =
+      std::function<bool(const queue::StoredMessage&, std::span<const Failure> failures)>;
 
   struct Options {
     unsigned workers = 1;
     std::chrono::seconds first_retry{60};
     std::chrono::seconds max_retry{3600};
     std::chrono::seconds lifetime{5 * 24 * 3600};
+    BounceFn bounce;  // empty: failures are only logged
   };
 
   // Where a message stands. kQueued: due now, waiting for a worker; kDeferred: a recipient got
@@ -62,6 +78,10 @@ class Scheduler {
     Result result = Result::kDone;
     std::string what;
   };
+
+  // Adapts a deliverer that takes one recipient at a time (local agents, tests).
+  using DeliverOneFn = std::function<Outcome(const queue::StoredMessage&, unsigned rcpt)>;
+  static DeliverFn each_recipient(DeliverOneFn deliver);
 
   Scheduler(queue::Spool& spool, DeliverFn deliver, Options options);
   ~Scheduler();  // stop()s
@@ -98,13 +118,15 @@ class Scheduler {
     Retries::iterator retry;      // in retries_ while kDeferred
     Clock::time_point due{};      // of the next attempt, once deferred
     std::vector<Deferral> deferrals;
+    std::vector<unsigned> pending;    // recipients still to deliver; empty before the first try
     bool hold_after_attempt = false;  // held while kActive
     bool deleted = false;             // deleted while kActive
   };
   struct Attempt;
 
   void run();
-  Attempt attempt(const std::string& id);
+  Attempt attempt(const std::string& id, std::vector<unsigned> pending);
+  bool report(const queue::StoredMessage& message, std::vector<Failure>& failures, Attempt& result);
   void finish(const std::string& id, Attempt& result, std::unique_lock<std::mutex>& lock);
   void make_ready_locked(const std::string& id, Entry& entry);
   void unschedule_locked(Entry& entry);

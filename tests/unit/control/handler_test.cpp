@@ -53,17 +53,17 @@ class ControlHandler : public ::testing::Test {
     delivery::Scheduler::Options options;
     options.first_retry = 3600s;  // deferred stays deferred unless flushed
     options.max_retry = 3600s;
-    scheduler_.emplace(
-        *spool_,
-        [this](const queue::StoredMessage& m, unsigned i) -> delivery::Outcome {
-          ++attempts_;
-          if (m.envelope.recipients[i].ends_with("@example.com")) {
-            return delivery::TempFail{"451 4.4.0 <" + m.envelope.recipients[i] +
-                                      ">: remote delivery not available yet"};
-          }
-          return delivery::Delivered{};
-        },
-        options);
+    scheduler_.emplace(*spool_,
+                       delivery::Scheduler::each_recipient(
+                           [this](const queue::StoredMessage& m, unsigned i) -> delivery::Outcome {
+                             ++attempts_;
+                             if (m.envelope.recipients[i].ends_with("@example.com")) {
+                               return delivery::TempFail{"451 4.4.0 <" + m.envelope.recipients[i] +
+                                                         ">: remote delivery not available yet"};
+                             }
+                             return delivery::Delivered{};
+                           }),
+                       options);
     for (const auto& id : spool_->queued_ids()) scheduler_->enqueue(id);
     scheduler_->start();
     handler_.emplace(*spool_, *scheduler_);

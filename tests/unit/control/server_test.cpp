@@ -31,12 +31,12 @@ using sealpost::testing::TempDir;
 struct Daemon {
   explicit Daemon(const fs::path& dir, Server::Options options = {})
       : spool(dir / "spool"),
-        scheduler(
-            spool,
-            [](const queue::StoredMessage&, unsigned) -> delivery::Outcome {
-              return delivery::TempFail{"451 4.4.0 later"};
-            },
-            slow()),
+        scheduler(spool,
+                  delivery::Scheduler::each_recipient(
+                      [](const queue::StoredMessage&, unsigned) -> delivery::Outcome {
+                        return delivery::TempFail{"451 4.4.0 later"};
+                      }),
+                  slow()),
         handler(spool, scheduler),
         server(with_path(std::move(options), dir / "control.sock")) {
     scheduler.start();

@@ -10,6 +10,7 @@
 #include <future>
 #include <map>
 #include <mutex>
+#include <span>
 #include <thread>
 
 #include "delivery/maildir.hpp"
@@ -60,12 +61,12 @@ class ScriptedDelivery {
       : script_(std::move(script)) {}
 
   Scheduler::DeliverFn fn() {
-    return [this](const queue::StoredMessage&, unsigned rcpt) {
+    return Scheduler::each_recipient([this](const queue::StoredMessage&, unsigned rcpt) {
       std::lock_guard lock(mutex_);
       const unsigned n = calls_[rcpt]++;
       const auto& answers = script_.at(rcpt);
       return answers[std::min<std::size_t>(n, answers.size() - 1)];
-    };
+    });
   }
   unsigned calls(unsigned rcpt) {
     std::lock_guard lock(mutex_);
@@ -83,11 +84,10 @@ TEST(Scheduler, DeliversToMaildirsAndRemoves) {
   queue::Spool spool(temp.path() / "spool");
   const auto mail = temp.path() / "mail";
   Scheduler scheduler(
-      spool,
-      [&](const queue::StoredMessage& message, unsigned rcpt) {
+      spool, Scheduler::each_recipient([&](const queue::StoredMessage& message, unsigned rcpt) {
         return Maildir(mail / message.envelope.recipients[rcpt])
             .deliver(message.id, rcpt, message.content);
-      },
+      }),
       fast_options(2));
   scheduler.start();
   const std::string id = commit(spool, {"alice@example.org", "bob@example.org"}, "exact\r\n");
@@ -111,8 +111,8 @@ TEST(Scheduler, TempFailIsRetriedUntilDelivered) {
   scheduler.enqueue(commit(spool, {"a@example.org", "b@example.org"}));
   ASSERT_TRUE(drained(scheduler));
   EXPECT_EQ(delivery.calls(1), 3u);
-  // The whole message is retried; Maildir's idempotency makes the repeat for rcpt 0 harmless.
-  EXPECT_EQ(delivery.calls(0), 3u);
+  // Only the deferred recipient is retried: the delivered one is never attempted again.
+  EXPECT_EQ(delivery.calls(0), 1u);
   EXPECT_TRUE(spool.queued_ids().empty());
 }
 
@@ -123,10 +123,10 @@ TEST(Scheduler, RetryWithRealMaildirDeliversEachRecipientOnce) {
   std::atomic<int> failures_left = 2;
   Scheduler scheduler(
       spool,
-      [&](const queue::StoredMessage& message, unsigned rcpt) -> Outcome {
+      Scheduler::each_recipient([&](const queue::StoredMessage& message, unsigned rcpt) -> Outcome {
         if (rcpt == 1 && failures_left-- > 0) return TempFail{"452 4.2.2 mailbox full"};
         return Maildir(mail / std::to_string(rcpt)).deliver(message.id, rcpt, message.content);
-      },
+      }),
       fast_options());
   scheduler.start();
   scheduler.enqueue(commit(spool, {"a@example.org", "b@example.org"}));
@@ -184,6 +184,154 @@ TEST(Scheduler, ExpiredMessageIsDropped) {
   scheduler.enqueue(id);
   ASSERT_TRUE(drained(scheduler));
   EXPECT_EQ(delivery.calls(0), 1u);
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
+// Collects what the scheduler asks to bounce; can refuse (a full disk) a number of times.
+class RecordingBounce {
+ public:
+  explicit RecordingBounce(int refusals = 0) : refusals_(refusals) {}
+  Scheduler::BounceFn fn() {
+    return
+        [this](const queue::StoredMessage& message, std::span<const Scheduler::Failure> failures) {
+          std::lock_guard lock(mutex_);
+          ++calls_;
+          if (refusals_ > 0) {
+            --refusals_;
+            return false;
+          }
+          for (const auto& f : failures)
+            reported_.push_back({message.envelope.recipients[f.rcpt], f.reply, f.expired});
+          return true;
+        };
+  }
+  struct Report {
+    std::string rcpt;
+    std::string reply;
+    bool expired;
+  };
+  std::vector<Report> reported() {
+    std::lock_guard lock(mutex_);
+    return reported_;
+  }
+  int calls() {
+    std::lock_guard lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  std::mutex mutex_;
+  int refusals_;
+  int calls_ = 0;
+  std::vector<Report> reported_;
+};
+
+TEST(Scheduler, PermFailIsBouncedOnceAndNeverRetried) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {PermFail{"550 5.1.1 no such mailbox"}}},
+                             {1, {TempFail{"451 4.3.0 busy"}, Delivered{}}}});
+  RecordingBounce bounce;
+  Scheduler::Options options = fast_options();
+  options.bounce = bounce.fn();
+  Scheduler scheduler(spool, delivery.fn(), options);
+  scheduler.start();
+  scheduler.enqueue(commit(spool, {"gone@example.org", "b@example.org"}));
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 1u);  // not retried with the deferred recipient
+  EXPECT_EQ(delivery.calls(1), 2u);
+  ASSERT_EQ(bounce.reported().size(), 1u);
+  EXPECT_EQ(bounce.reported()[0].rcpt, "gone@example.org");
+  EXPECT_EQ(bounce.reported()[0].reply, "550 5.1.1 no such mailbox");
+  EXPECT_FALSE(bounce.reported()[0].expired);
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
+TEST(Scheduler, BounceThatCannotBeQueuedKeepsTheMessage) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {PermFail{"550 5.1.1 no such mailbox"}}}});
+  RecordingBounce bounce(/*refusals=*/2);
+  Scheduler::Options options = fast_options();
+  options.bounce = bounce.fn();
+  Scheduler scheduler(spool, delivery.fn(), options);
+  scheduler.start();
+  const std::string id = commit(spool, {"gone@example.org"});
+  QuietLogs quiet;
+  scheduler.enqueue(id);
+  ASSERT_TRUE(drained(scheduler));
+  // Tried again after each refused report, and reported exactly once in the end.
+  EXPECT_EQ(bounce.calls(), 3);
+  EXPECT_EQ(delivery.calls(0), 3u);
+  ASSERT_EQ(bounce.reported().size(), 1u);
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
+TEST(Scheduler, ExpiredRecipientsAreBouncedAsExpired) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {TempFail{"451 4.4.1 connection refused"}}}, {1, {Delivered{}}}});
+  RecordingBounce bounce;
+  Scheduler::Options options = fast_options();
+  options.lifetime = 0s;
+  options.bounce = bounce.fn();
+  Scheduler scheduler(spool, delivery.fn(), options);
+  scheduler.start();
+  const std::string id = commit(spool, {"far@example.com", "b@example.org"});
+  std::this_thread::sleep_for(2ms);
+  QuietLogs quiet;
+  scheduler.enqueue(id);
+  ASSERT_TRUE(drained(scheduler));
+  ASSERT_EQ(bounce.reported().size(), 1u);
+  EXPECT_EQ(bounce.reported()[0].rcpt, "far@example.com");
+  EXPECT_EQ(bounce.reported()[0].reply, "451 4.4.1 connection refused");
+  EXPECT_TRUE(bounce.reported()[0].expired);
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
+TEST(Scheduler, DelivererGetsOnlyPendingRecipientsTogether) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  std::mutex mutex;
+  std::vector<std::vector<unsigned>> calls;
+  Scheduler scheduler(
+      spool,
+      [&](const queue::StoredMessage&, std::span<const unsigned> rcpts) {
+        std::lock_guard lock(mutex);
+        calls.emplace_back(rcpts.begin(), rcpts.end());
+        // The first attempt defers all but rcpt 1.
+        std::vector<Outcome> out(rcpts.size(), Delivered{});
+        for (std::size_t k = 0; k < rcpts.size(); ++k) {
+          if (calls.size() == 1 && rcpts[k] != 1) out[k] = TempFail{"451 4.4.1 later"};
+        }
+        return out;
+      },
+      fast_options());
+  scheduler.start();
+  scheduler.enqueue(commit(spool, {"a@example.com", "b@example.org", "c@example.com"}));
+  ASSERT_TRUE(drained(scheduler));
+  ASSERT_EQ(calls.size(), 2u);
+  EXPECT_EQ(calls[0], (std::vector<unsigned>{0, 1, 2}));
+  EXPECT_EQ(calls[1], (std::vector<unsigned>{0, 2}));
+}
+
+TEST(Scheduler, WrongNumberOfOutcomesDefers) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  std::atomic<int> calls = 0;
+  Scheduler scheduler(
+      spool,
+      [&](const queue::StoredMessage&, std::span<const unsigned>) {
+        // A buggy deliverer: first answers nothing, then answers properly.
+        if (calls++ == 0) return std::vector<Outcome>{};
+        return std::vector<Outcome>{Delivered{}};
+      },
+      fast_options());
+  scheduler.start();
+  QuietLogs quiet;
+  scheduler.enqueue(commit(spool, {"a@example.org"}));
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(calls.load(), 2);
   EXPECT_TRUE(spool.queued_ids().empty());
 }
 
@@ -380,14 +528,13 @@ TEST(SchedulerControl, HoldDuringAnAttemptTakesEffectWhenItDefers) {
   auto go = go_on.get_future().share();
   std::atomic<int> calls = 0;
   Scheduler scheduler(
-      spool,
-      [&](const queue::StoredMessage&, unsigned) -> Outcome {
+      spool, Scheduler::each_recipient([&](const queue::StoredMessage&, unsigned) -> Outcome {
         if (calls++ == 0) {
           started.set_value();
           go.wait();
         }
         return TempFail{"451 4.3.0 later"};
-      },
+      }),
       fast_options());
   scheduler.start();
   const std::string id = commit(spool, {"a@example.org"});

@@ -1,0 +1,86 @@
+// Bouncer: the report is committed durably from <> to the original sender and enqueued; a
+// message from <> is never bounced; RFC 3463 status codes come from the failing reply.
+#include "delivery/bouncer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "queue/queue_id.hpp"
+#include "test_support.hpp"
+
+namespace sealpost::delivery {
+namespace {
+
+using sealpost::testing::QuietLogs;
+using sealpost::testing::TempDir;
+
+queue::StoredMessage original(std::string sender) {
+  queue::StoredMessage m;
+  m.id = queue::make_queue_id();
+  m.envelope.reverse_path = std::move(sender);
+  m.envelope.recipients = {"ok@example.org", "gone@example.com", "late@example.net"};
+  m.content = "From: alice@example.org\r\nSubject: hi\r\n\r\nHello.\r\n";
+  return m;
+}
+
+TEST(Bouncer, QueuesAReportToTheSender) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  std::vector<std::string> enqueued;
+  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+  const auto message = original("alice@example.org");
+  const Scheduler::Failure failures[] = {
+      {1, "550 5.1.1 <gone@example.com>: no such user", false},
+      {2, "451 4.4.1 connection refused", true},
+  };
+  QuietLogs quiet;
+  ASSERT_TRUE(bouncer(message, failures));
+  ASSERT_EQ(enqueued.size(), 1u);
+  const auto report = spool.load(enqueued[0]);
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->envelope.reverse_path, "");  // from <>: never bounced back
+  EXPECT_EQ(report->envelope.recipients, std::vector<std::string>{"alice@example.org"});
+  const std::string& c = report->content;
+  EXPECT_NE(c.find("To: <alice@example.org>\r\n"), std::string::npos);
+  EXPECT_NE(c.find("Content-Type: multipart/report; report-type=delivery-status;"),
+            std::string::npos);
+  EXPECT_NE(c.find("X-Sealpost-Queue-ID: " + message.id + "\r\n"), std::string::npos);
+  EXPECT_NE(c.find("Final-Recipient: rfc822;gone@example.com\r\nAction: failed\r\nStatus: "
+                   "5.1.1\r\n"),
+            std::string::npos);
+  EXPECT_NE(c.find("Final-Recipient: rfc822;late@example.net\r\nAction: failed\r\nStatus: "
+                   "4.4.7\r\n"),
+            std::string::npos);
+  EXPECT_NE(c.find("Diagnostic-Code: smtp; 451 4.4.1 connection refused\r\n"), std::string::npos);
+  EXPECT_EQ(c.find("ok@example.org"), std::string::npos);  // delivered: not in the report
+  EXPECT_NE(c.find("Hello.\r\n"), std::string::npos);      // the original comes back
+}
+
+TEST(Bouncer, NeverBouncesABounce) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  int enqueued = 0;
+  Bouncer bouncer(spool, "mail.example.org", [&](std::string) { ++enqueued; });
+  const Scheduler::Failure failures[] = {{1, "550 5.1.1 no", false}};
+  QuietLogs quiet;
+  EXPECT_TRUE(bouncer(original(""), failures));
+  EXPECT_EQ(enqueued, 0);
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
+TEST(Bouncer, StatusOfReply) {
+  EXPECT_EQ(status_of_reply("550 5.1.1 no such user"), "5.1.1");
+  EXPECT_EQ(status_of_reply("554-5.7.1 policy"), "5.7.1");
+  EXPECT_EQ(status_of_reply("452 4.2.2 mailbox full"), "4.2.2");
+  EXPECT_EQ(status_of_reply("550 no enhanced code"), "5.0.0");
+  EXPECT_EQ(status_of_reply("451 try later"), "4.0.0");
+  EXPECT_EQ(status_of_reply("550 4.1.1 class mismatch"), "5.0.0");
+  EXPECT_EQ(status_of_reply("550 5.1."), "5.0.0");
+  EXPECT_EQ(status_of_reply("550 5..1"), "5.0.0");
+  EXPECT_EQ(status_of_reply(""), "5.0.0");
+}
+
+}  // namespace
+}  // namespace sealpost::delivery
