@@ -5,6 +5,7 @@
 #include <map>
 
 #include "delivery/maildir.hpp"
+#include "delivery/remote/password_file.hpp"
 #include "tls/policy.hpp"
 
 namespace sealpost::daemon {
@@ -52,13 +53,53 @@ std::expected<delivery::remote::RemoteOptions, std::string> remote_options(
   return o;
 }
 
+std::expected<delivery::remote::RelayOptions, std::string> relay_options(
+    const config::Config& config) {
+  const config::Relay& relay = config.relay;
+  delivery::remote::RelayOptions o;
+  o.host = relay.host;
+  o.port = relay.port;
+  o.starttls = relay.starttls;
+  o.user = relay.user;
+  if (!relay.user.empty()) {
+    auto password = delivery::remote::read_password_file(relay.password_file);
+    if (!password) return std::unexpected("relay.password_file: " + password.error());
+    o.password = std::move(*password);
+  }
+  o.helo_name = config.outbound.helo_name.empty() ? config.hostname : config.outbound.helo_name;
+  o.ca_file = config.outbound.ca_file.string();
+  o.attempt_deadline = config.outbound.timeout;
+  o.connect_timeout = config.outbound.connect_timeout;
+  o.max_addresses = config.outbound.max_addresses_per_host;
+  return o;
+}
+
 std::expected<std::unique_ptr<Router>, std::string> Router::create(
     const config::Config& config, const delivery::MailboxDirectory& directory) {
+  bool discard = config.queue.discard;
+  if (!config.relay.host.empty()) {
+    auto options = relay_options(config);
+    if (!options) return std::unexpected(options.error());
+    auto relay = delivery::remote::RelayDelivery::create(std::move(*options));
+    if (!relay) return std::unexpected("relay: " + relay.error());
+    return std::unique_ptr<Router>(new Router(directory, nullptr, std::move(*relay), discard));
+  }
   auto options = remote_options(config);
   if (!options) return std::unexpected(options.error());
   auto remote = delivery::remote::RemoteDelivery::create(std::move(*options));
   if (!remote) return std::unexpected("remote delivery: " + remote.error());
-  return std::unique_ptr<Router>(new Router(directory, std::move(*remote), config.queue.discard));
+  return std::unique_ptr<Router>(new Router(directory, std::move(*remote), nullptr, discard));
+}
+
+smtp::OutgoingMessage Router::outgoing(const queue::StoredMessage& message,
+                                       std::span<const unsigned> rcpts,
+                                       const std::vector<std::size_t>& positions) {
+  smtp::OutgoingMessage out;
+  out.reverse_path = message.envelope.reverse_path;
+  out.content = message.content;
+  out.smtputf8 = message.envelope.smtputf8;
+  for (std::size_t k : positions) out.recipients.push_back(message.envelope.recipients[rcpts[k]]);
+  return out;
 }
 
 std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& message,
@@ -69,8 +110,10 @@ std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& messa
     spdlog::info("delivery: {} discarded ([queue] discard)", message.id);
     return std::vector<delivery::Outcome>(rcpts.size(), delivery::Delivered{});
   }
-  // Remote recipients by domain (lower case), as positions in `rcpts`.
+  // Remote recipients by domain (lower case), as positions in `rcpts`; all of them, in order,
+  // for the smarthost.
   std::map<std::string, std::vector<std::size_t>> remote;
+  std::vector<std::size_t> relayed;
   for (std::size_t k = 0; k < rcpts.size(); ++k) {
     const std::string& rcpt = recipients.at(rcpts[k]);
     std::size_t at = rcpt.rfind('@');
@@ -82,6 +125,19 @@ std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& messa
     std::string domain = rcpt.substr(at + 1);
     for (char& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     remote[domain].push_back(k);
+    relayed.push_back(k);
+  }
+  if (relay_) {
+    // The smarthost takes every domain in one transaction (RFC 5321 §3.3: any recipients),
+    // in the envelope's order.
+    if (!relayed.empty()) {
+      auto results = relay_->deliver(outgoing(message, rcpts, relayed));
+      for (std::size_t j = 0; j < relayed.size(); ++j)
+        outcomes[relayed[j]] = j < results.size()
+                                   ? std::move(results[j])
+                                   : delivery::Outcome{delivery::TempFail{"451 4.3.0 internal"}};
+    }
+    return outcomes;
   }
   for (const auto& [domain, positions] : remote) {
     delivery::remote::RemoteMessage out;

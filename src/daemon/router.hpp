@@ -1,7 +1,8 @@
 // Decides where each pending recipient of a queued message goes and delivers it there: local
 // domains to their Maildir, everything else (mail an authenticated user relayed, bounces to
 // remote senders) by remote delivery over SMTP under the outbound TLS policy, one transaction
-// per destination domain for all its recipients. With [queue] discard, drops everything
+// per destination domain for all its recipients — or, with a [relay] smarthost, all of them to
+// the smarthost in one transaction per message. With [queue] discard, drops everything
 // (benchmarks). Called by the scheduler on its worker threads.
 #pragma once
 
@@ -14,6 +15,7 @@
 #include "config/config.hpp"
 #include "delivery/mailbox_directory.hpp"
 #include "delivery/outcome.hpp"
+#include "delivery/remote/relay_delivery.hpp"
 #include "delivery/remote/remote_delivery.hpp"
 #include "queue/spool_scan.hpp"
 
@@ -22,7 +24,7 @@ namespace sealpost::daemon {
 class Router {
  public:
   // Fails with a one-line reason when the remote side cannot be set up (resolver options,
-  // CA file, policy names).
+  // CA file, policy names, the relay password file).
   static std::expected<std::unique_ptr<Router>, std::string> create(
       const config::Config& config, const delivery::MailboxDirectory& directory);
 
@@ -31,19 +33,32 @@ class Router {
                                          std::span<const unsigned> rcpts);
 
  private:
+  // Exactly one of remote and relay is set.
   Router(const delivery::MailboxDirectory& directory,
-         std::unique_ptr<delivery::remote::RemoteDelivery> remote, bool discard)
-      : directory_(directory), remote_(std::move(remote)), discard_(discard) {}
+         std::unique_ptr<delivery::remote::RemoteDelivery> remote,
+         std::unique_ptr<delivery::remote::RelayDelivery> relay, bool discard)
+      : directory_(directory),
+        remote_(std::move(remote)),
+        relay_(std::move(relay)),
+        discard_(discard) {}
 
   delivery::Outcome deliver_local(const queue::StoredMessage& message, unsigned index) const;
+  // The message for the recipients at `positions` (indexes into `rcpts`).
+  static smtp::OutgoingMessage outgoing(const queue::StoredMessage& message,
+                                        std::span<const unsigned> rcpts,
+                                        const std::vector<std::size_t>& positions);
 
   const delivery::MailboxDirectory& directory_;
   std::unique_ptr<delivery::remote::RemoteDelivery> remote_;
+  std::unique_ptr<delivery::remote::RelayDelivery> relay_;
   bool discard_;
 };
 
 // The remote delivery options a configuration asks for.
 std::expected<delivery::remote::RemoteOptions, std::string> remote_options(
+    const config::Config& config);
+// The smarthost options of [relay] (config.relay.host set); reads the password file.
+std::expected<delivery::remote::RelayOptions, std::string> relay_options(
     const config::Config& config);
 
 }  // namespace sealpost::daemon

@@ -26,8 +26,8 @@
 
 #include "cli/send/discovery.hpp"
 #include "cli/send/message_prep.hpp"
-#include "cli/send/sasl_adapter.hpp"
 #include "cli/send/tls_client.hpp"
+#include "net/client_authenticator.hpp"
 
 namespace sealpost::send {
 
@@ -126,7 +126,7 @@ class Run {
     if (o_.verbose && client_.tls_active())
       err_ << "sealpost send: " << client_.tls_description() << "\n";
 
-    SaslAdapter adapter(o_.user, o_.password, o_.mechanism);
+    net::SaslClientAuthenticator adapter(o_.user, o_.password, o_.mechanism);
     if (o_.tls == TlsChoice::kImplicit) adapter.set_tls_exporter(client_.tls_exporter());
     smtp::ClientSettings settings;
     settings.helo_name = o_.helo_name.empty() ? local_host_name() : o_.helo_name;

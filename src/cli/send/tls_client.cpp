@@ -7,6 +7,7 @@
 
 #include <string>
 
+#include "net/client_authenticator.hpp"
 #include "sasl/base64.hpp"
 #include "tls/client_verify.hpp"
 
@@ -88,15 +89,7 @@ bool TlsClient::check_pin(const TlsParams& params) {
 }
 
 std::string TlsClient::tls_exporter() const {
-  SSL* ssl = conn_.ssl();
-  if (!conn_.tls_active() || SSL_version(ssl) != TLS1_3_VERSION) return {};
-  // RFC 9266 §2: 32 bytes, label "EXPORTER-Channel-Binding", no context.
-  static constexpr char kLabel[] = "EXPORTER-Channel-Binding";
-  unsigned char out[32];
-  if (SSL_export_keying_material(ssl, out, sizeof out, kLabel, sizeof kLabel - 1, nullptr, 0, 0) !=
-      1)
-    return {};
-  return std::string(reinterpret_cast<char*>(out), sizeof out);
+  return conn_.tls_active() ? net::tls_exporter(conn_.ssl()) : std::string();
 }
 
 std::string TlsClient::tls_description() const {

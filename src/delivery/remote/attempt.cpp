@@ -16,8 +16,9 @@ namespace {
 using net::Clock;
 using smtp::FailureReason;
 
-smtp::TlsMode tls_mode(const tls::Requirement& req, bool cleartext) {
-  if (cleartext || !req.attempt_tls) return smtp::TlsMode::kNone;
+smtp::TlsMode tls_mode(const tls::Requirement& req, const AttemptSettings& s) {
+  if (s.implicit_tls) return smtp::TlsMode::kImplicit;
+  if (s.cleartext || !req.attempt_tls) return smtp::TlsMode::kNone;
   return req.tls_required ? smtp::TlsMode::kRequireStartTls : smtp::TlsMode::kOpportunistic;
 }
 
@@ -35,11 +36,18 @@ class Attempt {
       result_.reason = connected.error().message;
       return std::move(result_);
     }
+    // Implicit TLS: the handshake and the policy's verdict come before the greeting is read.
+    if (settings_.implicit_tls && !start_tls()) {
+      conn_.close();
+      refuse_tls();
+      return std::move(result_);
+    }
     smtp::ClientSettings cs;
     cs.helo_name = settings_.helo_name;
-    cs.tls = tls_mode(req_, settings_.cleartext);
-    cs.allow_helo_fallback = cs.tls == smtp::TlsMode::kNone;
-    smtp::ClientSession session(cs);
+    cs.tls = tls_mode(req_, settings_);
+    // EHLO is needed for STARTTLS and AUTH; HELO only for a plain, anonymous session.
+    cs.allow_helo_fallback = cs.tls == smtp::TlsMode::kNone && !settings_.authenticator;
+    smtp::ClientSession session(cs, settings_.authenticator);
     session.add_message(message);
     session.quit();
     // A false start_tls(): nothing more goes over this socket.
@@ -79,7 +87,16 @@ class Attempt {
     result_.cipher = peer_->cipher;
     result_.verified = peer_->verified ? peer_->method : "none";
     verdict_ = tls::evaluate(req_, observation());
-    return verdict_->kind == tls::Verdict::Kind::kProceed;
+    if (verdict_->kind != tls::Verdict::Kind::kProceed) return false;
+    if (settings_.on_tls) settings_.on_tls(conn_.ssl());
+    return true;
+  }
+
+  // An implicit TLS connection that failed or did not satisfy the policy: nothing was sent.
+  void refuse_tls() {
+    if (!verdict_) verdict_ = tls::evaluate(req_, observation());
+    result_.reason = verdict_->reason;
+    result_.failure = defer("4.7.5", verdict_->reason + "; nothing was sent");
   }
 
   tls::TlsObservation observation() const {
@@ -89,6 +106,8 @@ class Attempt {
 
   void finish(const smtp::ClientSession& session) {
     const smtp::SessionFailure& f = session.failure();
+    result_.session_failure = f;
+    if (session.authenticated()) result_.auth_mechanism = session.auth_mechanism();
     // A STARTTLS refused with 454 was offered all the same (after TLS the list is forgotten).
     starttls_offered_ = starttls_offered_ || session.capabilities().starttls;
     // The policy's word first: a refused TLS is a 4.7.x deferral whatever the session says.
@@ -116,6 +135,12 @@ class Attempt {
       std::vector<Outcome> out;
       for (const smtp::RecipientResult& r : t.recipients) out.push_back(recipient_outcome(r, t));
       result_.recipients = std::move(out);
+      return;
+    }
+    // A 4xx to MAIL FROM ends the transaction, not the session: its reply says why.
+    const smtp::TransactionResult* t = session.results().empty() ? nullptr : &session.results()[0];
+    if (f.reason == FailureReason::kNone && t && t->reply.code != 0) {
+      result_.failure = session_outcome({t->reason, t->reply, t->detail});
       return;
     }
     result_.failure = session_outcome(f);

@@ -1,9 +1,11 @@
-// One delivery attempt: one TCP connection to one address of one MX host, the SMTP dialogue
-// (smtp::ClientSession) and the TLS policy check between STARTTLS and MAIL FROM. Blocking,
-// bounded by a deadline. Nothing of the message leaves before tls::evaluate() said proceed.
+// One delivery attempt: one TCP connection to one address of one MX host (or of the smarthost),
+// the SMTP dialogue (smtp::ClientSession) and the TLS policy check between STARTTLS (or the
+// implicit TLS handshake) and AUTH / MAIL FROM. Blocking, bounded by a deadline. Nothing of the
+// message, and no credential, leaves before tls::evaluate() said proceed.
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +35,10 @@ struct AttemptResult {
   std::string cipher;
   std::string verified = "none";  // dane-ee | dane-ta | pkix | none
   std::string reason;             // the policy verdict or failure
+  // Why the session ended early (kNone when it ran to QUIT), and the AUTH mechanism that
+  // succeeded ("" = none): the smarthost relay words its deferrals and its log line by them.
+  smtp::SessionFailure session_failure{};
+  std::string auth_mechanism{};
 };
 
 struct AttemptSettings {
@@ -41,6 +47,13 @@ struct AttemptSettings {
   std::chrono::seconds deadline{300};
   std::chrono::seconds connect_timeout{30};  // the TCP connect alone, capped by `deadline`
   bool cleartext = false;  // the cleartext retry after a failed opportunistic handshake
+  // RFC 8314 §3.3: TLS from the first byte (the smarthost's port 465), no STARTTLS.
+  bool implicit_tls = false;
+  // AUTH with these credentials (null: none); the session sends them only inside TLS.
+  smtp::ClientAuthenticator* authenticator = nullptr;
+  // Called once TLS is up and the policy said proceed (e.g. to hand the RFC 9266 exporter to
+  // the authenticator for SCRAM-SHA-256-PLUS).
+  std::function<void(SSL*)> on_tls{};
 };
 
 AttemptResult attempt(const AttemptTarget& target, const tls::Requirement& requirement,

@@ -1,5 +1,6 @@
-// SaslAdapter: the glue between ClientSession's base64 AUTH lines and sasl::ClientMechanism.
-#include "cli/send/sasl_adapter.hpp"
+// SaslClientAuthenticator: the glue between ClientSession's base64 AUTH lines and
+// sasl::ClientMechanism.
+#include "net/client_authenticator.hpp"
 
 #include <openssl/rand.h>
 
@@ -7,7 +8,7 @@
 
 #include "sasl/base64.hpp"
 
-namespace sealpost::send {
+namespace sealpost::net {
 
 namespace {
 
@@ -25,10 +26,12 @@ std::string make_nonce() {
 
 }  // namespace
 
-SaslAdapter::SaslAdapter(std::string user, std::string password, std::string forced_mechanism)
+SaslClientAuthenticator::SaslClientAuthenticator(std::string user, std::string password,
+                                                 std::string forced_mechanism)
     : user_(std::move(user)), password_(std::move(password)), forced_(upper(forced_mechanism)) {}
 
-std::optional<std::string> SaslAdapter::choose(const std::vector<std::string>& offered) {
+std::optional<std::string> SaslClientAuthenticator::choose(
+    const std::vector<std::string>& offered) {
   std::string name;
   if (!forced_.empty()) {
     bool found = false;
@@ -67,13 +70,13 @@ std::optional<std::string> SaslAdapter::choose(const std::vector<std::string>& o
   return name;
 }
 
-std::optional<std::string> SaslAdapter::initial_response() {
+std::optional<std::string> SaslClientAuthenticator::initial_response() {
   auto r = mechanism_->initial_response();
   if (!r) return std::nullopt;
   return sasl::base64_encode(*r);
 }
 
-std::optional<std::string> SaslAdapter::respond(std::string_view challenge) {
+std::optional<std::string> SaslClientAuthenticator::respond(std::string_view challenge) {
   auto decoded = sasl::base64_decode(challenge);
   if (!decoded) {
     detail_ = "server challenge is not valid base64";
@@ -87,6 +90,17 @@ std::optional<std::string> SaslAdapter::respond(std::string_view challenge) {
   return sasl::base64_encode(step.data);
 }
 
-bool SaslAdapter::complete() const { return mechanism_ && mechanism_->complete(); }
+bool SaslClientAuthenticator::complete() const { return mechanism_ && mechanism_->complete(); }
 
-}  // namespace sealpost::send
+std::string tls_exporter(SSL* ssl) {
+  if (ssl == nullptr || SSL_version(ssl) != TLS1_3_VERSION) return {};
+  // RFC 9266 §2: 32 bytes, label "EXPORTER-Channel-Binding", no context.
+  static constexpr char kLabel[] = "EXPORTER-Channel-Binding";
+  unsigned char out[32];
+  if (SSL_export_keying_material(ssl, out, sizeof out, kLabel, sizeof kLabel - 1, nullptr, 0, 0) !=
+      1)
+    return {};
+  return std::string(reinterpret_cast<char*>(out), sizeof out);
+}
+
+}  // namespace sealpost::net
