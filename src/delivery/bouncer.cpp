@@ -59,9 +59,20 @@ bool Bouncer::operator()(const queue::StoredMessage& message,
   request.boundary = "=_sealpost_" + id;
   while (message.content.find(request.boundary) != std::string::npos) request.boundary += "_";
   request.original = message.content;
+  request.envelope_id = envelope.envid;
+  request.headers_only = envelope.ret == queue::Ret::kHdrs;
   for (const auto& f : failures) {
+    const queue::RecipientDsn dsn = envelope.dsn_for(f.rcpt);
+    // RFC 3461 §4.1: with NOTIFY given, a failure is reported only if FAILURE was asked for
+    // (NEVER, or SUCCESS/DELAY alone, mean no failure DSN).
+    if (dsn.notify != 0 && !(dsn.notify & queue::kNotifyFailure)) {
+      spdlog::info("delivery: {} to=<{}> not reported: NOTIFY without FAILURE", message.id,
+                   envelope.recipients.at(f.rcpt));
+      continue;
+    }
     RecipientStatus status;
     status.final_recipient = envelope.recipients.at(f.rcpt);
+    if (!dsn.orcpt_type.empty()) status.original_recipient = dsn.orcpt_type + ";" + dsn.orcpt;
     status.action = RecipientStatus::Action::kFailed;
     // RFC 3463 §3.5: X.4.7, delivery time expired; the last reply says what kept failing.
     status.status = f.expired ? "4.4.7" : status_of_reply(f.reply);
@@ -69,6 +80,7 @@ bool Bouncer::operator()(const queue::StoredMessage& message,
     status.last_attempt_date = request.date;
     request.recipients.push_back(std::move(status));
   }
+  if (request.recipients.empty()) return true;
   auto report = make_bounce(request);
   if (!report) return true;
 

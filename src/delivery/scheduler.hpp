@@ -56,7 +56,7 @@ class Scheduler {
   enum class State { kQueued, kDeferred, kHeld, kActive };
   struct Deferral {
     unsigned rcpt = 0;  // index into envelope.recipients
-    std::string reply;  // "451 4.4.0 <x@example.com>: remote delivery not available yet"
+    std::string reply;  // "451 4.4.1 connection to mx.example.com refused"
   };
   struct Status {
     State state = State::kQueued;

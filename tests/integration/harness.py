@@ -302,6 +302,7 @@ class Daemon:
     def start(self, timeout: float = 15.0) -> "Daemon":
         if not SEALPOSTD.exists():
             raise DaemonError(f"{SEALPOSTD} not built (set SEALPOST_BUILD_DIR)")
+        self._confine_dns()
         with open(self.log_path, "ab") as err, open(self.stdout_path, "ab") as out:
             self._log_offset = self.log_path.stat().st_size
             self.proc = subprocess.Popen([str(SEALPOSTD), "--config", str(self.config_path)],
@@ -321,6 +322,19 @@ class Daemon:
                         raise DaemonError(f"port {name}={port} never accepted\n{self.log()}")
                     time.sleep(0.05)
         return self
+
+    def _confine_dns(self) -> None:
+        """Remote delivery must never leave loopback: a config without its own [dns] (the DNSSEC
+        lab's, test_16/18/19) gets a forwarder on a loopback port where nothing listens, so every
+        lookup fails at once and remote recipients are deferred ("451 4.4.3 ...")."""
+        text = self.config_path.read_text(encoding="utf-8")
+        if re.search(r"^\[dns\]", text, re.M):
+            return
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        with open(self.config_path, "a", encoding="utf-8") as f:
+            f.write(f'\n[dns]\nforwarders = ["127.0.0.1@{port}"]\n')
 
     def _check_alive(self) -> None:
         if self.proc is None or self.proc.poll() is not None:

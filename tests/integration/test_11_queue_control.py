@@ -1,8 +1,9 @@
 """Queue control (issue 4, item 5): `sealpost queue list|show|flush|hold|release|delete` against
 a real sealpostd over its control socket (docs/control-protocol.md).
 
-Messages for a remote recipient, relayed by an authenticated user, stay deferred ("remote
-delivery not available yet"), which gives every test a queue to work on. Covered: deferred
+Messages for a remote recipient, relayed by an authenticated user, stay deferred (the harness
+points the daemon's resolver at a loopback port where nothing answers, so the MX lookup
+fails), which gives every test a queue to work on. Covered: deferred
 messages listed with their reason, the --json shape, hold (not attempted even after flush, and
 still held after a restart), release + flush (attempted again), delete (gone, also after a
 restart, logged with who), delete --all, show, the fallback when the daemon is not running,
@@ -31,7 +32,7 @@ ALICE = Account("alice@mail.test", "alice-Secret-1")
 REMOTE = "friend@example.com"
 KEYS = ["queue_id", "arrival_time", "message_size", "sender", "recipients", "status",
         "attempts", "next_attempt", "last_error"]
-REASON = f"451 4.4.0 <{REMOTE}>: remote delivery not available yet"
+REASON = "451 4.4.3 MX lookup for example.com failed: example.com: no answer within 10000 ms"
 
 
 @pytest.fixture

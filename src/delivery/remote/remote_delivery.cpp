@@ -139,11 +139,23 @@ class Run {
       log(host.name, "-", &req, nullptr, outcome_text(last));
       return std::nullopt;
     }
+    if (message_.require_tls && !meets_requiretls(req, in)) {
+      // Permanent: the destination publishes nothing that would authenticate it; retrying
+      // will not change that, and the sender asked for no weaker delivery.
+      last = PermFail{"550 5.7.10 REQUIRETLS: " + domain_ + " (MX " + host.name +
+                      ") cannot be authenticated by DNSSEC with DANE or by MTA-STS"};
+      log(host.name, "-", &req, nullptr, outcome_text(last));
+      return std::nullopt;
+    }
     if (o_.max_addresses_per_host != 0 && addresses.addresses.size() > o_.max_addresses_per_host)
       addresses.addresses.resize(o_.max_addresses_per_host);
     for (const std::string& address : addresses.addresses) {
       AttemptTarget target{host.name, address, o_.mx_port};
-      AttemptSettings settings{o_.helo_name, ctx_, o_.attempt_deadline, o_.connect_timeout, false};
+      AttemptSettings settings;
+      settings.helo_name = o_.helo_name;
+      settings.ssl_ctx = ctx_;
+      settings.deadline = o_.attempt_deadline;
+      settings.connect_timeout = o_.connect_timeout;
       AttemptResult r = attempt(target, req, message_, settings);
       if (r.retry_cleartext) {
         log(host.name, address, &req, &r, outcome_text(r.failure));
@@ -176,6 +188,15 @@ class Run {
       if (!mta_sts_->note.empty()) emit(mta_sts_->note);
     }
     return mta_sts_->policy;
+  }
+
+  // RFC 8689 §4.2.1: the MX set must come from DNSSEC or an MTA-STS policy, and the server
+  // must be verified (DANE, or PKIX under that authenticated MX set).
+  static bool meets_requiretls(const tls::Requirement& req, const tls::PolicyInput& in) {
+    if (!req.tls_required || req.verification == tls::Verification::kNone) return false;
+    if (req.verification == tls::Verification::kDane) return true;
+    return req.policy == tls::PolicyKind::kMtaSts ||
+           (req.policy == tls::PolicyKind::kVerify && in.mx_status == tls::DnsStatus::kSecure);
   }
 
   std::string summary(const std::vector<Outcome>& outcomes) const {
@@ -269,9 +290,7 @@ std::vector<Outcome> RemoteDelivery::deliver(std::string_view domain,
     return std::vector<Outcome>(message.recipients.size(),
                                 defer("4.4.3", "resolver: " + resolver.error()));
   ResolverPool::Lease lease(impl_->resolvers, std::move(*resolver));
-  smtp::OutgoingMessage out{message.reverse_path, message.recipients, message.content,
-                            message.smtputf8, false};
-  return Run(*impl_, *lease, d, out).deliver();
+  return Run(*impl_, *lease, d, message).deliver();
 }
 
 }  // namespace sealpost::delivery::remote

@@ -17,6 +17,7 @@
 
 #include "delivery/outcome.hpp"
 #include "dns/resolver.hpp"
+#include "smtp/client_session.hpp"
 #include "tls/policy.hpp"
 
 namespace sealpost::delivery::remote {
@@ -46,12 +47,11 @@ struct RemoteOptions {
   std::function<void(const std::string&)> log;
 };
 
-struct RemoteMessage {
-  std::string reverse_path;             // "" = <>
-  std::vector<std::string> recipients;  // all in `domain`
-  std::string content;                  // CRLF-canonical RFC 5322 message
-  bool smtputf8 = false;
-};
+// Reverse-path, the recipients (all in one domain), the content and the MAIL/RCPT parameters
+// to pass on (SMTPUTF8, DSN, REQUIRETLS); delivery::outgoing_message() builds it from a
+// queued message. With require_tls, only a DNSSEC- or MTA-STS-authenticated, verified
+// server is used (RFC 8689 §4.2.1); where the policy cannot give one, it bounces (5.7.10).
+using RemoteMessage = smtp::OutgoingMessage;
 
 class RemoteDelivery {
  public:

@@ -70,6 +70,53 @@ TEST(Bouncer, NeverBouncesABounce) {
   EXPECT_TRUE(spool.queued_ids().empty());
 }
 
+TEST(Bouncer, HonoursNotifyOrcptEnvidAndRet) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  std::vector<std::string> enqueued;
+  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+  auto message = original("alice@example.org");
+  message.envelope.envid = "QQ314159";
+  message.envelope.ret = queue::Ret::kHdrs;
+  message.envelope.recipient_dsn = {
+      {queue::kNotifyNever, "", ""},
+      {queue::kNotifyFailure | queue::kNotifyDelay, "rfc822", "Gone@Example.com"},
+      {queue::kNotifySuccess, "", ""},
+  };
+  const Scheduler::Failure failures[] = {
+      {0, "550 5.1.1 no", false},
+      {1, "550 5.1.1 no such user", false},
+      {2, "550 5.1.1 no", false},
+  };
+  QuietLogs quiet;
+  ASSERT_TRUE(bouncer(message, failures));
+  ASSERT_EQ(enqueued.size(), 1u);
+  const std::string c = spool.load(enqueued[0])->content;
+  EXPECT_NE(c.find("Original-Envelope-Id: QQ314159\r\n"), std::string::npos);
+  EXPECT_NE(c.find("Original-Recipient: rfc822;Gone@Example.com\r\n"
+                   "Final-Recipient: rfc822;gone@example.com\r\n"),
+            std::string::npos);
+  EXPECT_EQ(c.find("ok@example.org"), std::string::npos);    // NOTIFY=NEVER
+  EXPECT_EQ(c.find("late@example.net"), std::string::npos);  // NOTIFY=SUCCESS only
+  // RET=HDRS: the header block comes back, not the body.
+  EXPECT_NE(c.find("Content-Type: text/rfc822-headers\r\n"), std::string::npos);
+  EXPECT_EQ(c.find("Hello."), std::string::npos);
+}
+
+TEST(Bouncer, NothingToReportQueuesNothing) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  int enqueued = 0;
+  Bouncer bouncer(spool, "mail.example.org", [&](std::string) { ++enqueued; });
+  auto message = original("alice@example.org");
+  message.envelope.recipient_dsn = {{queue::kNotifyNever, "", ""}, {}, {}};
+  const Scheduler::Failure failures[] = {{0, "550 5.1.1 no", false}};
+  QuietLogs quiet;
+  EXPECT_TRUE(bouncer(message, failures));
+  EXPECT_EQ(enqueued, 0);
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
 TEST(Bouncer, StatusOfReply) {
   EXPECT_EQ(status_of_reply("550 5.1.1 no such user"), "5.1.1");
   EXPECT_EQ(status_of_reply("554-5.7.1 policy"), "5.7.1");
