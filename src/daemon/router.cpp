@@ -5,6 +5,7 @@
 #include <map>
 
 #include "delivery/maildir.hpp"
+#include "delivery/outgoing.hpp"
 #include "delivery/remote/password_file.hpp"
 #include "tls/policy.hpp"
 
@@ -94,12 +95,10 @@ std::expected<std::unique_ptr<Router>, std::string> Router::create(
 smtp::OutgoingMessage Router::outgoing(const queue::StoredMessage& message,
                                        std::span<const unsigned> rcpts,
                                        const std::vector<std::size_t>& positions) {
-  smtp::OutgoingMessage out;
-  out.reverse_path = message.envelope.reverse_path;
-  out.content = message.content;
-  out.smtputf8 = message.envelope.smtputf8;
-  for (std::size_t k : positions) out.recipients.push_back(message.envelope.recipients[rcpts[k]]);
-  return out;
+  std::vector<unsigned> indexes;
+  indexes.reserve(positions.size());
+  for (std::size_t k : positions) indexes.push_back(rcpts[k]);
+  return delivery::outgoing_message(message, indexes);
 }
 
 std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& message,
@@ -140,12 +139,7 @@ std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& messa
     return outcomes;
   }
   for (const auto& [domain, positions] : remote) {
-    delivery::remote::RemoteMessage out;
-    out.reverse_path = message.envelope.reverse_path;
-    out.content = message.content;
-    out.smtputf8 = message.envelope.smtputf8;
-    for (std::size_t k : positions) out.recipients.push_back(recipients[rcpts[k]]);
-    auto results = remote_->deliver(domain, out);
+    auto results = remote_->deliver(domain, outgoing(message, rcpts, positions));
     for (std::size_t j = 0; j < positions.size(); ++j) {
       outcomes[positions[j]] = j < results.size()
                                    ? std::move(results[j])
