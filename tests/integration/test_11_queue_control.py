@@ -63,7 +63,8 @@ def attempts_logged(daemon, qid: str) -> int:
 
 
 def wait_deferred(daemon, qid: str, count: int = 1) -> None:
-    daemon.wait_for_log(rf"delivery: {qid} retry in", count=count)
+    # Each attempt waits out the resolver's 10 s query timeout (nothing answers on loopback).
+    daemon.wait_for_log(rf"delivery: {qid} retry in", count=count, timeout=15.0 + 15.0 * count)
 
 
 def queue(daemon, *args, check=False) -> subprocess.CompletedProcess:
