@@ -56,6 +56,23 @@ std::string outcome_text(const Outcome& outcome) {
   return std::get<PermFail>(outcome).reply;
 }
 
+std::string outcomes_summary(const std::vector<Outcome>& outcomes) {
+  std::size_t delivered = 0, deferred = 0, bounced = 0;
+  std::string first_failure;
+  for (const Outcome& o : outcomes) {
+    if (std::holds_alternative<Delivered>(o)) {
+      ++delivered;
+      continue;
+    }
+    (std::holds_alternative<TempFail>(o) ? deferred : bounced)++;
+    if (first_failure.empty()) first_failure = outcome_text(o);
+  }
+  std::string s = "delivered=" + std::to_string(delivered) +
+                  " deferred=" + std::to_string(deferred) + " bounced=" + std::to_string(bounced);
+  if (!first_failure.empty()) s += " (" + first_failure + ")";
+  return s;
+}
+
 tls::DnsStatus dns_status(const dns::Result& answer) {
   if (!answer) return tls::DnsStatus::kFailed;
   if (answer->bogus()) return tls::DnsStatus::kBogus;

@@ -62,5 +62,7 @@ Outcome session_outcome(const smtp::SessionFailure& failure);
 Outcome defer(std::string_view enhanced, std::string_view text);
 Outcome bounce(int code, std::string_view enhanced, std::string_view text);
 std::string outcome_text(const Outcome& outcome);  // "delivered" | the reply
+// For attempt log lines: "delivered=N deferred=N bounced=N (first failure)".
+std::string outcomes_summary(const std::vector<Outcome>& outcomes);
 
 }  // namespace sealpost::delivery::remote

@@ -66,23 +66,6 @@ std::string auth_field(const RelayOptions& o, const AttemptResult* r) {
   return o.user + "/-";
 }
 
-std::string summary(const std::vector<Outcome>& outcomes) {
-  std::size_t delivered = 0, deferred = 0, bounced = 0;
-  std::string first_failure;
-  for (const Outcome& o : outcomes) {
-    if (std::holds_alternative<Delivered>(o)) {
-      ++delivered;
-      continue;
-    }
-    (std::holds_alternative<TempFail>(o) ? deferred : bounced)++;
-    if (first_failure.empty()) first_failure = outcome_text(o);
-  }
-  std::string s = "delivered=" + std::to_string(delivered) +
-                  " deferred=" + std::to_string(deferred) + " bounced=" + std::to_string(bounced);
-  if (!first_failure.empty()) s += " (" + first_failure + ")";
-  return s;
-}
-
 }  // namespace
 
 std::vector<Outcome> relay_outcomes(const AttemptResult& r, std::size_t recipients,
@@ -158,7 +141,7 @@ std::vector<Outcome> RelayDelivery::deliver(const smtp::OutgoingMessage& message
     AttemptResult r = attempt(AttemptTarget{o.host, address, o.port}, req, message, settings);
     last = relay_outcomes(r, message.recipients.size(), o.host);
     if (r.recipients) {
-      emit(log_line(address, &r, summary(last)));
+      emit(log_line(address, &r, outcomes_summary(last)));
       return last;
     }
     emit(log_line(address, &r, last.empty() ? outcome_text(r.failure) : outcome_text(last[0])));

@@ -163,7 +163,7 @@ class Run {
         r = attempt(target, req, message_, settings);
       }
       if (r.recipients) {
-        log(host.name, address, &req, &r, summary(*r.recipients));
+        log(host.name, address, &req, &r, outcomes_summary(*r.recipients));
         return std::move(*r.recipients);
       }
       last = r.failure;
@@ -197,23 +197,6 @@ class Run {
     if (req.verification == tls::Verification::kDane) return true;
     return req.policy == tls::PolicyKind::kMtaSts ||
            (req.policy == tls::PolicyKind::kVerify && in.mx_status == tls::DnsStatus::kSecure);
-  }
-
-  std::string summary(const std::vector<Outcome>& outcomes) const {
-    std::size_t delivered = 0, deferred = 0, bounced = 0;
-    std::string first_failure;
-    for (const Outcome& o : outcomes) {
-      if (std::holds_alternative<Delivered>(o)) {
-        ++delivered;
-        continue;
-      }
-      (std::holds_alternative<TempFail>(o) ? deferred : bounced)++;
-      if (first_failure.empty()) first_failure = outcome_text(o);
-    }
-    std::string s = "delivered=" + std::to_string(delivered) +
-                    " deferred=" + std::to_string(deferred) + " bounced=" + std::to_string(bounced);
-    if (!first_failure.empty()) s += " (" + first_failure + ")";
-    return s;
   }
 
   std::vector<Outcome> all(const Outcome& o) const {
