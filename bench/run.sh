@@ -116,11 +116,15 @@ AUTH_USER=bench@bench.test
 AUTH_PASS=bench-Secret-1
 
 # --- 4. sealpostd: implicit TLS, role mx (no AUTH) and a submission listener for AUTH cost ------
-SP=$WORK/sealpost
-mkdir -p "$SP"
-cat >"$SP/sealpost.toml" <<TOML
+# Two instances: the head-to-head one accepts durably and then discards ([queue] discard, the
+# like-for-like match for Postfix's discard transport); the second delivers to a Maildir, for
+# the numbers with local delivery on. Only one of them is under load at any time.
+start_sealpostd() {  # start_sealpostd DIR MX_PORT SUB_PORT DISCARD
+  local dir=$1
+  mkdir -p "$dir"
+  cat >"$dir/sealpost.toml" <<TOML
 hostname = "mail.bench.test"
-state_dir = "$SP/state"
+state_dir = "$dir/state"
 threads = 1
 log_level = "info"
 
@@ -129,13 +133,13 @@ cert = "$PKI/server.pem"
 key = "$PKI/server.key"
 
 [[listen]]
-address = "127.0.0.1:$SP_MX"
+address = "127.0.0.1:$2"
 tls = "implicit"
 role = "mx"
 pki = ["main"]
 
 [[listen]]
-address = "127.0.0.1:$SP_SUB"
+address = "127.0.0.1:$3"
 tls = "implicit"
 role = "submission"
 pki = ["main"]
@@ -147,19 +151,29 @@ local = ["bench.test"]
 address = "$RCPT"
 
 [accounts]
-file = "$SP/users"
+file = "$dir/users"
+
+[queue]
+discard = $4
 
 [limits]
 max_connections_per_ip = 1024
 TOML
-printf '%s\n' "$AUTH_PASS" | "$SEALPOST" --config "$SP/sealpost.toml" user add "$AUTH_USER" \
-  --password-stdin >/dev/null
-taskset -c "$SERVER_CPU" "$SEALPOSTD" --config "$SP/sealpost.toml" \
-  >"$SP/stdout.log" 2>"$SP/sealpostd.log" </dev/null &
-SEALPOSTD_PID=$!
-PIDS+=("$SEALPOSTD_PID")
-wait_port "$SP_MX" "$SEALPOSTD_PID"
-SP_MAILDIR=$SP/state/mail/$RCPT
+  printf '%s\n' "$AUTH_PASS" | "$SEALPOST" --config "$dir/sealpost.toml" user add "$AUTH_USER" \
+    --password-stdin >/dev/null
+  taskset -c "$SERVER_CPU" "$SEALPOSTD" --config "$dir/sealpost.toml" \
+    >"$dir/stdout.log" 2>"$dir/sealpostd.log" </dev/null &
+  PIDS+=("$!")
+  wait_port "$2" "$!"
+  log "sealpostd pid $! on :$2 (mx) :$3 (submission), discard = $4"
+}
+SP=$WORK/sealpost
+SPM=$WORK/sealpost-maildir
+SPM_MX=$(free_port); SPM_SUB=$(free_port)
+start_sealpostd "$SP" "$SP_MX" "$SP_SUB" true
+start_sealpostd "$SPM" "$SPM_MX" "$SPM_SUB" false
+SP_LOG=$SP/sealpostd.log
+SPM_MAILDIR=$SPM/state/mail/$RCPT
 
 # --- 5. Postfix: private instance, smtps with wrappermode, relay for mynetworks to discard: ----
 PF=$POSTFIX_DIR
@@ -228,31 +242,39 @@ taskset -c "$SERVER_CPU" postfix -c "$PF/etc" start >"$PF/start.log" 2>&1 ||
   { cat "$PF/start.log" "$PF/maillog" 2>/dev/null; exit 1; }
 wait_port "$PF_SMTPS" ""
 for _ in $(seq 50); do [[ -s $PF/data/master.lock ]] && break; sleep 0.1; done
-log "sealpostd pid $SEALPOSTD_PID on :$SP_MX (mx) :$SP_SUB (submission);" \
-  "postfix $POSTFIX_VERSION master pid $(tr -d ' \n' <"$PF/data/master.lock") on :$PF_SMTPS"
+log "postfix $POSTFIX_VERSION master pid $(tr -d ' \n' <"$PF/data/master.lock") on :$PF_SMTPS"
 
 # --- 6. Runs ----------------------------------------------------------------------------------
 RESULTS=$WORK/results.jsonl
 : >"$RESULTS"
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
-SP_DELIVERED=0
+SP_ACCEPTED=0  # everything the discarding sealpostd has acknowledged so far
 
 drain() {  # drain SERVER ACCEPTED: wait until the server has handed on what it accepted
   local server=$1 accepted=$2
+  [[ $server == sealpost ]] && SP_ACCEPTED=$((SP_ACCEPTED + accepted))
   for _ in $(seq 1200); do
-    if [[ $server == sealpost ]]; then
-      local n
-      n=$(find "$SP_MAILDIR/new" "$SP_MAILDIR/cur" -type f 2>/dev/null | wc -l)
-      if ((n >= accepted)); then
-        find "$SP_MAILDIR/new" "$SP_MAILDIR/cur" -type f -delete 2>/dev/null
-        return 0
-      fi
-    else
-      local q
-      q=$(find "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/deferred" \
-        "$PF/queue/maildrop" -type f 2>/dev/null | wc -l)
-      ((q == 0)) && return 0
-    fi
+    case $server in
+      sealpost)  # one "discarded" log line per message
+        local d
+        d=$(grep -c ' discarded (\[queue\] discard)' "$SP_LOG" || true)
+        ((d >= SP_ACCEPTED)) && return 0
+        ;;
+      sealpost-maildir)
+        local n
+        n=$(find "$SPM_MAILDIR/new" "$SPM_MAILDIR/cur" -type f 2>/dev/null | wc -l)
+        if ((n >= accepted)); then
+          find "$SPM_MAILDIR/new" "$SPM_MAILDIR/cur" -type f -delete 2>/dev/null
+          return 0
+        fi
+        ;;
+      postfix)
+        local q
+        q=$(find "$PF/queue/incoming" "$PF/queue/active" "$PF/queue/deferred" \
+          "$PF/queue/maildrop" -type f 2>/dev/null | wc -l)
+        ((q == 0)) && return 0
+        ;;
+    esac
     sleep 0.1
   done
   log "WARNING: $server did not finish delivering within 120 s"
@@ -319,6 +341,11 @@ for run in $(seq "$RUNS"); do
     --auth "$AUTH_USER:$AUTH_PASS"
   run_one sealpost f_resume_conn_per_msg "$run" "$SP_MX" -c 16 --per-conn 1 --resume
   run_one postfix f_resume_conn_per_msg "$run" "$PF_SMTPS" -c 16 --per-conn 1 --resume
+done
+# Sealpost with Maildir delivery on (spool, then a Maildir write + fsync and spool removal).
+for run in $(seq "$RUNS"); do
+  run_one sealpost-maildir a_conn_per_msg "$run" "$SPM_MX" -c 16 --per-conn 1
+  run_one sealpost-maildir b_100_per_conn "$run" "$SPM_MX" -c 16 --per-conn 100
 done
 
 # --- 7. A bare OpenSSL handshake loop on the same cores, same certificate ---------------------
