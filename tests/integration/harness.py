@@ -11,6 +11,7 @@ import os
 import re
 import shutil
 import signal
+import smtplib
 import socket
 import ssl
 import subprocess
@@ -528,6 +529,68 @@ def sample_message(subject: str = "test", body: bytes = b"Hello.\r\n") -> bytes:
             b"Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
             b"Message-ID: <" + subject.encode().replace(b" ", b"-") + b"@example.org>\r\n"
             b"\r\n" + body)
+
+
+def tricky_message(subject: str, to: str) -> bytes:
+    """A message from alice@mail.test whose transfer needs care: dot-stuffed lines, a long
+    line, trailing spaces (test_19 and test_20 check that it arrives byte-exact)."""
+    return (f"From: Alice <alice@mail.test>\r\n"
+            f"To: <{to}>\r\n"
+            f"Subject: {subject}\r\n"
+            "Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
+            f"Message-ID: <{subject.replace(' ', '-')}@mail.test>\r\n"
+            "\r\n"
+            "Hello.\r\n"
+            ".a line that starts with a dot\r\n"
+            "..and one with two\r\n"
+            "trailing spaces   \r\n"
+            + "x" * 900 + "\r\n"
+            "\r\n"
+            ".\r\n"
+            "end\r\n").encode()
+
+
+# --------------------------------------------------------------------------------------------
+# smtplib, connected to loopback
+
+
+class _Loopback:
+    """smtplib connects to 127.0.0.1 whatever host it was given, so that host can be the TLS
+    name (SNI and certificate check use "mail.test") without any resolver involvement."""
+
+    def _get_socket(self, host, port, timeout):
+        sock = socket.create_connection(("127.0.0.1", port), timeout, self.source_address)
+        if isinstance(self, smtplib.SMTP_SSL):
+            return self.context.wrap_socket(sock, server_hostname=host)
+        return sock
+
+
+class SMTP(_Loopback, smtplib.SMTP):
+    pass
+
+
+class SMTP_SSL(_Loopback, smtplib.SMTP_SSL):
+    pass
+
+
+def submit(daemon: Daemon, user: str, password: str, mail_from: str, rcpts: list[str],
+           message: bytes) -> str:
+    """smtplib over implicit TLS with AUTH PLAIN; returns the queue id of the 250 reply.
+    mail_from "" sends MAIL FROM:<>."""
+    with SMTP_SSL("mail.test", daemon.ports["implicit"], context=daemon.client_context(),
+                  timeout=30) as client:
+        client.ehlo("client.example")
+        code, resp = client.login(user, password)
+        assert code == 235, resp
+        code, resp = client.mail(mail_from)
+        assert code == 250, resp
+        for rcpt in rcpts:
+            code, resp = client.rcpt(rcpt)
+            assert code == 250, (rcpt, resp)
+        code, resp = client.data(message)
+        assert code == 250, resp
+        client.quit()
+    return queue_id_of(resp)
 
 
 # --------------------------------------------------------------------------------------------

@@ -5,12 +5,12 @@
 - `start_receiver`: an aiosmtpd Controller with STARTTLS on a given loopback address and port;
 - `StripProxy`: a TCP proxy that deletes STARTTLS from the server's EHLO reply (the downgrade
   attack RFC 3207 §6 and RFC 7672 §1.3 are about) and records what the client sent;
-- `submit`: Python smtplib over implicit TLS with AUTH PLAIN to a harness.Daemon;
 - `queue_listing`: `sealpost queue list --json`, parsed.
 
 test_16_remote.py has the DNSSEC lab fixture and a receiver for the remote_deliver_probe; its
 `spki_sha256` is reused from there. Its Collector is not: the daemon's retries need a receiver
 whose answers change between attempts, and that records RCPT commands as well as messages.
+Mail is submitted with `harness.submit` (smtplib over implicit TLS with AUTH PLAIN).
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import re
 import select
-import smtplib
 import socket
 import ssl
 import threading
@@ -234,35 +233,7 @@ class StripProxy:
 
 
 # --------------------------------------------------------------------------------------------
-# Submitting and looking at the queue
-
-
-class _SMTP_SSL(smtplib.SMTP_SSL):
-    """Connects to 127.0.0.1 whatever host it was given (the TLS name: mail.test)."""
-
-    def _get_socket(self, host, port, timeout):
-        sock = socket.create_connection(("127.0.0.1", port), timeout, self.source_address)
-        return self.context.wrap_socket(sock, server_hostname=host)
-
-
-def submit(daemon: "harness.Daemon", user: str, password: str, mail_from: str,
-           rcpts: list[str], message: bytes) -> str:
-    """smtplib over implicit TLS with AUTH PLAIN; returns the queue id of the 250 reply.
-    mail_from "" sends MAIL FROM:<>."""
-    with _SMTP_SSL("mail.test", daemon.ports["implicit"], context=daemon.client_context(),
-                   timeout=30) as client:
-        client.ehlo("client.example")
-        code, resp = client.login(user, password)
-        assert code == 235, resp
-        code, resp = client.mail(mail_from)
-        assert code == 250, resp
-        for rcpt in rcpts:
-            code, resp = client.rcpt(rcpt)
-            assert code == 250, (rcpt, resp)
-        code, resp = client.data(message)
-        assert code == 250, resp
-        client.quit()
-    return harness.queue_id_of(resp)
+# Looking at the queue
 
 
 def queue_listing(daemon: "harness.Daemon") -> dict[str, dict]:

@@ -12,14 +12,13 @@ import base64
 import re
 import shutil
 import smtplib
-import socket
 import ssl
 import time
 
 import pytest
 
-from harness import (Account, RawSMTP, check_received, dot_stuff, queue_id_of, run,
-                     sample_message, split_received)
+from harness import (SMTP, SMTP_SSL, Account, RawSMTP, check_received, dot_stuff, queue_id_of,
+                     run, sample_message, split_received)
 
 ALICE = Account("alice@mail.test", "alice-Secret-1", aliases=("sales@mail.test",))
 BOB = Account("bob@mail.test", "bob-Secret-2")
@@ -126,24 +125,6 @@ def test_swaks_auth(adaemon, tmp_path, mech, port_name, tls_flag):
     adaemon.assert_no_more_mail("demo@localhost", 1, settle=0.2)
     adaemon.wait_for_log(rf"AUTH {mech} succeeded: user=alice@mail\.test")
     adaemon.wait_for_log(rf"AUTH {mech} failed: user=alice@mail\.test")
-
-
-class _Loopback:
-    """smtplib connects to 127.0.0.1 whatever host it was given (the TLS name: mail.test)."""
-
-    def _get_socket(self, host, port, timeout):
-        sock = socket.create_connection(("127.0.0.1", port), timeout, self.source_address)
-        if isinstance(self, smtplib.SMTP_SSL):
-            return self.context.wrap_socket(sock, server_hostname=host)
-        return sock
-
-
-class SMTP(_Loopback, smtplib.SMTP):
-    pass
-
-
-class SMTP_SSL(_Loopback, smtplib.SMTP_SSL):
-    pass
 
 
 def smtplib_client(daemon, port_name):

@@ -16,12 +16,14 @@ import ssl
 import subprocess
 import time
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import harness
 from dnslab import DnsLab
+from remote_lab import server_context
 
 PROBE = harness.BUILD_DIR / "src" / "delivery" / "remote" / "remote_deliver_probe"
 EX_TEMPFAIL, EX_UNAVAILABLE = 75, 69
@@ -57,12 +59,47 @@ def spki_sha256(cert: Path) -> str:
     return hashlib.sha256(der).hexdigest()
 
 
-@pytest.fixture(scope="module")
-def env(tmp_path_factory):
+def lab_root(tmp_path_factory, name: str) -> tuple[Path, harness.Pki]:
+    """A module's directory and its own test CA (in root/pki); stops the run if the probe is
+    not built. test_18_mta_sts.py builds its `env` with this, `receiver` and `serve`."""
     if not PROBE.exists():
         pytest.exit(f"{PROBE} is missing (set SEALPOST_BUILD_DIR)", returncode=2)
-    root = tmp_path_factory.mktemp("remote")
-    pki = harness.make_pki(root / "pki")
+    root = tmp_path_factory.mktemp(name)
+    return root, harness.make_pki(root / "pki")
+
+
+def receiver(rx: Collector, port: int, name: str, tls: ssl.SSLContext | None = None):
+    """An aiosmtpd server for rx on 127.0.0.1:port (not started), offering STARTTLS (not
+    requiring it) when tls is given."""
+    kw = {"tls_context": tls, "require_starttls": False} if tls is not None else {}
+    return aiosmtpd_controller.Controller(rx, hostname="127.0.0.1", port=port,
+                                          server_hostname=name, **kw)
+
+
+def serve(lab: DnsLab, root: Path, pki: harness.Pki, *, cert: Path, key: Path, tls_name: str,
+          tls_port: int, plain_port: int, message: bytes, servers: tuple = (),
+          **more) -> Iterator[dict]:
+    """The end of an `env` fixture, the lab started: a Collector behind STARTTLS (cert, key,
+    named tls_name) on tls_port, one without STARTTLS (mx.strip.test) on plain_port, and
+    `servers`; the probe's message file. Yields env (with `more`), then stops all and the lab."""
+    tls_rx, plain_rx = Collector(), Collector()
+    servers = (receiver(tls_rx, tls_port, tls_name, server_context(cert, key)),
+               receiver(plain_rx, plain_port, "mx.strip.test"), *servers)
+    for s in servers:
+        s.start()
+    message_file = root / "message.eml"
+    message_file.write_bytes(message)
+    yield {"lab": lab, "root": root, "tls_port": tls_port, "plain_port": plain_port,
+           "tls_rx": tls_rx, "plain_rx": plain_rx, "message": message_file, "ca": pki.ca_cert,
+           **more}
+    for s in servers:
+        s.stop()
+    lab.stop()
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root, pki = lab_root(tmp_path_factory, "remote")
     cert, key, _ = pki.make_leaf(root / "pki", "mx", "mx.lab.test",
                                  "DNS:mx.lab.test,DNS:mx.plain.test,DNS:mx.ta.test", "ec")
     fullchain = root / "pki" / "mx-fullchain.pem"  # DANE-TA(2) needs the TA in the chain
@@ -100,35 +137,19 @@ def env(tmp_path_factory):
                                   f"_{tls_port}._tcp.mx TLSA 3 0 0 abcdef"])
     lab.start()
 
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(fullchain), str(key))
     # Offers STARTTLS but cannot complete a handshake with a TLS 1.2+ client.
     broken = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     broken.load_cert_chain(str(cert), str(key))
     with warnings.catch_warnings():  # TLS 1.1 is deprecated: that is the point here
         warnings.simplefilter("ignore", DeprecationWarning)
         broken.minimum_version = broken.maximum_version = ssl.TLSVersion.TLSv1_1
-    tls_rx, plain_rx, broken_rx = Collector(), Collector(), Collector()
-    servers = [
-        aiosmtpd_controller.Controller(tls_rx, hostname="127.0.0.1", port=tls_port,
-                                       tls_context=ctx, require_starttls=False,
-                                       server_hostname="mx.lab.test"),
-        aiosmtpd_controller.Controller(plain_rx, hostname="127.0.0.1", port=plain_port,
-                                       server_hostname="mx.strip.test"),
-        aiosmtpd_controller.Controller(broken_rx, hostname="127.0.0.1", port=broken_port,
-                                       tls_context=broken, require_starttls=False,
-                                       server_hostname="mx.plain.test"),
-    ]
-    for s in servers:
-        s.start()
-    message = root / "message.eml"
-    message.write_bytes(b"From: a@sender.test\nTo: b@lab.test\nSubject: remote\n\nHello.\n")
-    yield {"lab": lab, "tls_port": tls_port, "plain_port": plain_port, "tls_rx": tls_rx,
-           "plain_rx": plain_rx, "broken_port": broken_port, "broken_rx": broken_rx,
-           "message": message, "ca": pki.ca_cert}
-    for s in servers:
-        s.stop()
-    lab.stop()
+    broken_rx = Collector()
+    yield from serve(
+        lab, root, pki, cert=fullchain, key=key, tls_name="mx.lab.test", tls_port=tls_port,
+        plain_port=plain_port,
+        message=b"From: a@sender.test\nTo: b@lab.test\nSubject: remote\n\nHello.\n",
+        servers=(receiver(broken_rx, broken_port, "mx.plain.test", broken),),
+        broken_port=broken_port, broken_rx=broken_rx)
 
 
 def deliver(env, domain: str, *rcpts: str, port: int | None = None, policy: str | None = None,

@@ -12,31 +12,9 @@ side is covered by the unit tests (tests/unit/queue/log_format_dsn_test.cpp).
 
 from __future__ import annotations
 
-import smtplib
-import socket
-
 import pytest
 
-from harness import queue_id_of, sample_message, split_received
-
-
-class _Loopback:
-    """smtplib connects to 127.0.0.1 whatever host it was given, so that host can be the TLS
-    name (SNI and certificate check use "mail.test")."""
-
-    def _get_socket(self, host, port, timeout):
-        sock = socket.create_connection(("127.0.0.1", port), timeout, self.source_address)
-        if isinstance(self, smtplib.SMTP_SSL):
-            return self.context.wrap_socket(sock, server_hostname=host)
-        return sock
-
-
-class SMTP(_Loopback, smtplib.SMTP):
-    pass
-
-
-class SMTP_SSL(_Loopback, smtplib.SMTP_SSL):
-    pass
+from harness import SMTP, SMTP_SSL, queue_id_of, sample_message, split_received
 
 
 MESSAGE = sample_message("dsn parameters")

@@ -23,8 +23,8 @@ import pytest
 
 import harness
 from dnslab import DnsLab
-from test_16_remote import (EX_TEMPFAIL, PROBE, Collector, aiosmtpd_controller, attempts,
-                            deliver, received, results)
+from test_16_remote import (EX_TEMPFAIL, attempts, deliver, lab_root, received, results,
+                            serve)
 
 POLICY_PATH = "/.well-known/mta-sts.txt"
 
@@ -88,10 +88,7 @@ DOMAINS = ["enforce.test", "nomatch.test", "badcert.test", "strip.test", "testin
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory):
-    if not PROBE.exists():
-        pytest.exit(f"{PROBE} is missing (set SEALPOST_BUILD_DIR)", returncode=2)
-    root = tmp_path_factory.mktemp("mta-sts")
-    pki = harness.make_pki(root / "pki")
+    root, pki = lab_root(tmp_path_factory, "mta-sts")
     # The MX certificate names every MX host but mx.badcert.test (PKIX must fail there).
     mx_sans = ",".join(f"DNS:mx.{d}" for d in DOMAINS if d != "badcert.test")
     mx_cert, mx_key, _ = pki.make_leaf(root / "pki", "mx", "mx.enforce.test", mx_sans, "ec")
@@ -124,27 +121,12 @@ def env(tmp_path_factory):
                              + b"x: " + b"y" * 70000 + b"\r\n", {}),
     })
 
-    ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    ctx.load_cert_chain(str(mx_cert), str(mx_key))
-    tls_rx, plain_rx = Collector(), Collector()
-    servers = [
-        aiosmtpd_controller.Controller(tls_rx, hostname="127.0.0.1", port=tls_port,
-                                       tls_context=ctx, require_starttls=False,
-                                       server_hostname="mx.enforce.test"),
-        aiosmtpd_controller.Controller(plain_rx, hostname="127.0.0.1", port=plain_port,
-                                       server_hostname="mx.strip.test"),
-    ]
-    for s in servers:
-        s.start()
-    message = root / "message.eml"
-    message.write_bytes(b"From: a@sender.test\nTo: b@enforce.test\nSubject: sts\n\nHello.\n")
-    yield {"lab": lab, "tls_port": tls_port, "plain_port": plain_port, "tls_rx": tls_rx,
-           "plain_rx": plain_rx, "message": message, "ca": pki.ca_cert, "web": web,
-           "web_cert": web_cert, "web_key": web_key, "root": root}
-    for s in servers:
-        s.stop()
+    yield from serve(
+        lab, root, pki, cert=mx_cert, key=mx_key, tls_name="mx.enforce.test", tls_port=tls_port,
+        plain_port=plain_port,
+        message=b"From: a@sender.test\nTo: b@enforce.test\nSubject: sts\n\nHello.\n",
+        web=web, web_cert=web_cert, web_key=web_key)
     web.stop()
-    lab.stop()
 
 
 def sts_deliver(env, domain: str, rcpt: str, *, port: int | None = None,

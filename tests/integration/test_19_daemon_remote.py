@@ -33,12 +33,12 @@ import pytest
 
 import harness
 from dnslab import DnsLab
-from harness import Account, check_received, split_received
+from harness import Account, check_received, split_received, submit, tricky_message
 
 pytest.importorskip("aiosmtpd.controller")
 
 from remote_lab import (Receiver, StripProxy, log_lines, queue_listing,  # noqa: E402
-                        server_context, start_receiver, submit)
+                        server_context, start_receiver)
 from test_16_remote import spki_sha256  # noqa: E402
 
 ALICE = Account("alice@mail.test", "alice-Secret-1", aliases=("alice@reject.test",))
@@ -120,27 +120,9 @@ def remote_daemon(make_daemon, lab: Lab, *, queue: dict | None = None,
     return d.start(timeout=30)
 
 
-def message(subject: str, to: str) -> bytes:
-    """A message whose transfer needs care: dot-stuffed lines, a long line, trailing spaces."""
-    return (f"From: Alice <alice@mail.test>\r\n"
-            f"To: <{to}>\r\n"
-            f"Subject: {subject}\r\n"
-            "Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
-            f"Message-ID: <{subject.replace(' ', '-')}@mail.test>\r\n"
-            "\r\n"
-            "Hello.\r\n"
-            ".a line that starts with a dot\r\n"
-            "..and one with two\r\n"
-            "trailing spaces   \r\n"
-            + "x" * 900 + "\r\n"
-            "\r\n"
-            ".\r\n"
-            "end\r\n").encode()
-
-
 def send(d: harness.Daemon, rcpts: list[str], subject: str,
          mail_from: str = ALICE.name) -> tuple[str, bytes]:
-    msg = message(subject, rcpts[0])
+    msg = tricky_message(subject, rcpts[0])
     return submit(d, ALICE.name, ALICE.password, mail_from, rcpts, msg), msg
 
 

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 import harness
-from harness import Account, check_received, split_received
-from remote_lab import log_lines, queue_listing, submit
+from harness import Account, check_received, split_received, submit, tricky_message
+from remote_lab import log_lines, queue_listing
 
 ALICE = Account("alice@mail.test", "alice-Secret-1")
 RELAY_USER = Account("relay@relay.test", "relay-Secret-9", aliases=("alice@mail.test",))
@@ -99,26 +99,8 @@ def relaying(make_daemon, port: int, *, password: str = RELAY_USER.password,
     return a.start(timeout=30) if start else a
 
 
-def message(subject: str) -> bytes:
-    """A message whose transfer needs care: dot-stuffed lines, a long line, trailing spaces."""
-    return (f"From: Alice <alice@mail.test>\r\n"
-            f"To: <{CAROL}>\r\n"
-            f"Subject: {subject}\r\n"
-            "Date: Mon, 01 Jan 2024 00:00:00 +0000\r\n"
-            f"Message-ID: <{subject.replace(' ', '-')}@mail.test>\r\n"
-            "\r\n"
-            "Hello.\r\n"
-            ".a line that starts with a dot\r\n"
-            "..and one with two\r\n"
-            "trailing spaces   \r\n"
-            + "x" * 900 + "\r\n"
-            "\r\n"
-            ".\r\n"
-            "end\r\n").encode()
-
-
 def send(a: harness.Daemon, subject: str) -> tuple[str, bytes]:
-    msg = message(subject)
+    msg = tricky_message(subject, CAROL)
     return submit(a, ALICE.name, ALICE.password, ALICE.name, [CAROL], msg), msg
 
 
