@@ -60,7 +60,10 @@ bool Bouncer::operator()(const queue::StoredMessage& message,
   while (message.content.find(request.boundary) != std::string::npos) request.boundary += "_";
   request.original = message.content;
   request.envelope_id = envelope.envid;
-  request.headers_only = envelope.ret == queue::Ret::kHdrs;
+  // RFC 8689 §5: the sender of a REQUIRETLS message asked for its content to cross the network
+  // only under authenticated TLS; the report returns the header section, never the body, and
+  // travels under REQUIRETLS itself (below), whatever RET asked for.
+  request.headers_only = envelope.ret == queue::Ret::kHdrs || envelope.requiretls;
   for (const auto& f : failures) {
     const queue::RecipientDsn dsn = envelope.dsn_for(f.rcpt);
     // RFC 3461 §4.1: with NOTIFY given, a failure is reported only if FAILURE was asked for
@@ -89,6 +92,7 @@ bool Bouncer::operator()(const queue::StoredMessage& message,
   // A UTF-8 sender can only be reached with SMTPUTF8; the report itself is 8-bit then.
   bounce_envelope.smtputf8 = envelope.smtputf8;
   bounce_envelope.body_8bit = true;
+  bounce_envelope.requiretls = envelope.requiretls;
   const std::string_view parts[] = {*report};
   const auto result = spool_.commit(id, bounce_envelope, parts);
   if (!result.ok()) {
@@ -96,8 +100,9 @@ bool Bouncer::operator()(const queue::StoredMessage& message,
                   envelope.reverse_path, result.what);
     return false;
   }
-  spdlog::info("delivery: {} bounce {} queued to <{}> for {} recipient(s)", message.id, id,
-               envelope.reverse_path, failures.size());
+  spdlog::info("delivery: {} bounce {} queued to <{}> for {} recipient(s){}", message.id, id,
+               envelope.reverse_path, failures.size(),
+               envelope.requiretls ? " requiretls headers-only" : "");
   enqueue_(id);
   return true;
 }

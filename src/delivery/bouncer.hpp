@@ -1,7 +1,8 @@
 // Turns the scheduler's failures into a delivery status notification (delivery/bounce.hpp)
 // and queues it durably like any other message: from <> to the original envelope sender,
 // then handed to the scheduler. A message from <> is never bounced (RFC 5321 §6.1); its
-// failures are only logged.
+// failures are only logged. The report on a REQUIRETLS message goes with REQUIRETLS and
+// returns the original's header section only (RFC 8689 §5).
 #pragma once
 
 #include <functional>

@@ -139,11 +139,9 @@ class Run {
       log(host.name, "-", &req, nullptr, outcome_text(last));
       return std::nullopt;
     }
-    if (message_.require_tls && !meets_requiretls(req, in)) {
-      // Permanent: the destination publishes nothing that would authenticate it; retrying
-      // will not change that, and the sender asked for no weaker delivery.
-      last = PermFail{"550 5.7.10 REQUIRETLS: " + domain_ + " (MX " + host.name +
-                      ") cannot be authenticated by DNSSEC with DANE or by MTA-STS"};
+    if (message_.require_tls && !meets_requiretls(req, in.mx_status)) {
+      // Nothing is sent to this host; the next MX may do better (RFC 8689 §4.2.1).
+      last = requiretls_refusal(domain_, host.name);
       log(host.name, "-", &req, nullptr, outcome_text(last));
       return std::nullopt;
     }
@@ -188,15 +186,6 @@ class Run {
       if (!mta_sts_->note.empty()) emit(mta_sts_->note);
     }
     return mta_sts_->policy;
-  }
-
-  // RFC 8689 §4.2.1: the MX set must come from DNSSEC or an MTA-STS policy, and the server
-  // must be verified (DANE, or PKIX under that authenticated MX set).
-  static bool meets_requiretls(const tls::Requirement& req, const tls::PolicyInput& in) {
-    if (!req.tls_required || req.verification == tls::Verification::kNone) return false;
-    if (req.verification == tls::Verification::kDane) return true;
-    return req.policy == tls::PolicyKind::kMtaSts ||
-           (req.policy == tls::PolicyKind::kVerify && in.mx_status == tls::DnsStatus::kSecure);
   }
 
   std::vector<Outcome> all(const Outcome& o) const {
@@ -244,6 +233,25 @@ class Run {
 };
 
 }  // namespace
+
+// The MX set must come from DNSSEC or an MTA-STS policy, and the server must be verified (DANE,
+// or PKIX under that authenticated MX set).
+bool meets_requiretls(const tls::Requirement& req, tls::DnsStatus mx_status) {
+  if (req.defer || !req.tls_required || req.verification == tls::Verification::kNone) return false;
+  if (req.verification == tls::Verification::kDane) return true;
+  return req.policy == tls::PolicyKind::kMtaSts ||
+         (req.policy == tls::PolicyKind::kVerify && mx_status == tls::DnsStatus::kSecure);
+}
+
+Outcome requiretls_refusal(std::string_view domain, std::string_view mx_host) {
+  // RFC 8689 §4.2.1 names the codes for a failed REQUIRETLS delivery: 5.7.30 when the server
+  // lacks REQUIRETLS (smtp::ClientSession says that one), 5.7.10 "Encryption needed" when no
+  // TLS session meeting the requirements can be had, as here, before any connection.
+  // Permanent: the destination publishes nothing that would authenticate it, retrying will not
+  // change that, and the sender asked for nothing weaker.
+  return PermFail{"550 5.7.10 REQUIRETLS: " + std::string(domain) + " (MX " + std::string(mx_host) +
+                  ") cannot be authenticated by DNSSEC with DANE or by MTA-STS"};
+}
 
 RemoteDelivery::RemoteDelivery(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RemoteDelivery::~RemoteDelivery() = default;

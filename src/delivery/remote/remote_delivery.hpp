@@ -53,6 +53,15 @@ struct RemoteOptions {
 // server is used (RFC 8689 §4.2.1); where the policy cannot give one, it bounces (5.7.10).
 using RemoteMessage = smtp::OutgoingMessage;
 
+// RFC 8689 §4.2.1: may a REQUIRETLS message go to a host under this requirement? Only when the
+// MX set is authenticated (DNSSEC, or an MTA-STS policy) and so is the server (DANE, or PKIX
+// with the MX name): `dane` with usable TLSA, `mta-sts` enforce, `verify` under a secure MX.
+// mx_status is that of the MX RRset the host came from (for an implicit MX, its addresses).
+bool meets_requiretls(const tls::Requirement& requirement, tls::DnsStatus mx_status);
+
+// The permanent failure of a REQUIRETLS message for an MX host that does not meet it.
+Outcome requiretls_refusal(std::string_view domain, std::string_view mx_host);
+
 class RemoteDelivery {
  public:
   // Fails on a bad resolver setup or an unusable CA file.

@@ -1,5 +1,6 @@
 // Bouncer: the report is committed durably from <> to the original sender and enqueued; a
-// message from <> is never bounced; RFC 3463 status codes come from the failing reply.
+// message from <> is never bounced; RFC 3463 status codes come from the failing reply; the
+// report on a REQUIRETLS message goes with REQUIRETLS and returns headers only (RFC 8689 §5).
 #include "delivery/bouncer.hpp"
 
 #include <gtest/gtest.h>
@@ -42,6 +43,7 @@ TEST(Bouncer, QueuesAReportToTheSender) {
   ASSERT_TRUE(report);
   EXPECT_EQ(report->envelope.reverse_path, "");  // from <>: never bounced back
   EXPECT_EQ(report->envelope.recipients, std::vector<std::string>{"alice@example.org"});
+  EXPECT_FALSE(report->envelope.requiretls);
   const std::string& c = report->content;
   EXPECT_NE(c.find("To: <alice@example.org>\r\n"), std::string::npos);
   EXPECT_NE(c.find("Content-Type: multipart/report; report-type=delivery-status;"),
@@ -101,6 +103,34 @@ TEST(Bouncer, HonoursNotifyOrcptEnvidAndRet) {
   // RET=HDRS: the header block comes back, not the body.
   EXPECT_NE(c.find("Content-Type: text/rfc822-headers\r\n"), std::string::npos);
   EXPECT_EQ(c.find("Hello."), std::string::npos);
+}
+
+TEST(Bouncer, RequireTlsReportGoesWithRequireTlsAndReturnsHeadersOnly) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  std::vector<std::string> enqueued;
+  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+  auto message = original("alice@example.org");
+  message.envelope.requiretls = true;
+  message.envelope.ret = queue::Ret::kFull;  // RET=FULL does not bring the body back either
+  const Scheduler::Failure failures[] = {
+      {1, "550 5.7.10 REQUIRETLS: example.com (MX mx.example.com) cannot be authenticated", false},
+  };
+  QuietLogs quiet;
+  ASSERT_TRUE(bouncer(message, failures));
+  ASSERT_EQ(enqueued.size(), 1u);
+  const auto report = spool.load(enqueued[0]);
+  ASSERT_TRUE(report);
+  EXPECT_TRUE(report->envelope.requiretls);  // durable: the flag is in the spool record
+  EXPECT_EQ(report->envelope.reverse_path, "");
+  const std::string& c = report->content;
+  EXPECT_NE(c.find("Final-Recipient: rfc822;gone@example.com\r\nAction: failed\r\nStatus: "
+                   "5.7.10\r\n"),
+            std::string::npos);
+  EXPECT_NE(c.find("Content-Type: text/rfc822-headers\r\n"), std::string::npos);
+  EXPECT_EQ(c.find("Content-Type: message/rfc822"), std::string::npos);
+  EXPECT_NE(c.find("\r\nFrom: alice@example.org\r\nSubject: hi\r\n"), std::string::npos);
+  EXPECT_EQ(c.find("Hello."), std::string::npos);  // the body stays home
 }
 
 TEST(Bouncer, NothingToReportQueuesNothing) {
