@@ -2,10 +2,11 @@
 // pending recipients, and either remove the message or park it for a retry with exponential
 // backoff. Every message it is responsible for has one Entry whose state says which container
 // holds it (ready_ while queued, retries_ while deferred, neither while held or active).
-// Leaves out persistence of retry times and of per-recipient progress: after a restart,
-// recovery enqueues everything again (held messages stay held: that is in the spool), Maildir
-// idempotency absorbs local repeats, and remote recipients delivered before the crash may get
-// the message twice (at least once, RFC 5321 §6.1).
+// Per-recipient progress is in the spool: when an attempt leaves some recipients deferred, the
+// finished ones (delivered, or failed and reported) are recorded, and the first attempt after a
+// restart skips them. Retry times are not persisted: recovery makes everything due again (held
+// messages stay held: that is in the spool too). A progress record lost in a crash means a
+// repeat for those recipients (at least once, RFC 5321 §6.1); Maildir names absorb local ones.
 #include "delivery/scheduler.hpp"
 
 #include <spdlog/spdlog.h>
@@ -165,8 +166,15 @@ Scheduler::Attempt Scheduler::attempt(const std::string& id, std::vector<unsigne
   }
   const auto& recipients = message->envelope.recipients;
   if (pending.empty()) {  // the first attempt since the daemon started
-    pending.resize(recipients.size());
-    for (unsigned i = 0; i < pending.size(); ++i) pending[i] = i;
+    const std::vector<std::uint32_t> finished = spool_.finished_recipients(id);
+    for (unsigned i = 0; i < recipients.size(); ++i) {
+      if (!std::ranges::binary_search(finished, i)) pending.push_back(i);
+    }
+    if (!finished.empty()) {
+      spdlog::info("delivery: {} {} of {} recipient(s) finished before the restart, not retried",
+                   id, recipients.size() - pending.size(), recipients.size());
+    }
+    if (pending.empty()) return result;  // only its done record was lost: finished
   }
 
   std::vector<Outcome> outcomes;
@@ -217,7 +225,25 @@ Scheduler::Attempt Scheduler::attempt(const std::string& id, std::vector<unsigne
     std::ranges::sort(result.deferrals, {}, &Deferral::rcpt);
   }
   result.kind = result.deferrals.empty() ? Attempt::Kind::kFinished : Attempt::Kind::kRetry;
+  if (result.kind == Attempt::Kind::kRetry) record_finished(id, pending, result.deferrals);
   return result;
+}
+
+void Scheduler::record_finished(const std::string& id, std::span<const unsigned> attempted,
+                                std::span<const Deferral> deferred) {
+  std::vector<std::uint32_t> finished;
+  for (const unsigned i : attempted) {
+    if (std::ranges::none_of(deferred, [i](const Deferral& d) { return d.rcpt == i; })) {
+      finished.push_back(i);
+    }
+  }
+  if (finished.empty()) return;
+  // Not fatal if it fails (deleted meanwhile): a restart would only try them again.
+  if (int error = spool_.finish_recipients(id, std::move(finished));
+      error != 0 && error != ENOENT) {
+    spdlog::warn("delivery: {} progress not recorded: {}", id,
+                 ::strerrordesc_np(error) ? ::strerrordesc_np(error) : "unknown error");
+  }
 }
 
 bool Scheduler::report(const queue::StoredMessage& message, std::vector<Failure>& failures,

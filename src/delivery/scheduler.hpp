@@ -127,6 +127,9 @@ class Scheduler {
   void run();
   Attempt attempt(const std::string& id, std::vector<unsigned> pending);
   bool report(const queue::StoredMessage& message, std::vector<Failure>& failures, Attempt& result);
+  // Spool record of the attempted recipients not deferred, so a restart skips them.
+  void record_finished(const std::string& id, std::span<const unsigned> attempted,
+                       std::span<const Deferral> deferred);
   void finish(const std::string& id, Attempt& result, std::unique_lock<std::mutex>& lock);
   void make_ready_locked(const std::string& id, Entry& entry);
   void unschedule_locked(Entry& entry);

@@ -111,6 +111,7 @@ bool known_type(std::uint8_t type) {
     case RecordType::kHold:
     case RecordType::kRelease:
     case RecordType::kDelete:
+    case RecordType::kFinished:
     case RecordType::kCommit:
       return true;
   }
@@ -205,6 +206,26 @@ std::string encode_commit(std::uint32_t count) {
   std::string payload;
   append_u32(payload, count);
   return encode_record(RecordType::kCommit, payload);
+}
+
+std::string encode_finished(std::string_view id, std::span<const std::uint32_t> rcpts) {
+  std::string payload(id);
+  for (const std::uint32_t rcpt : rcpts) append_u32(payload, rcpt);
+  return encode_record(RecordType::kFinished, payload);
+}
+
+const char* parse_finished(std::string_view payload, std::string_view& id,
+                           std::vector<std::uint32_t>& rcpts) {
+  if (payload.size() < kIdSize + 4 || (payload.size() - kIdSize) % 4 != 0) {
+    return "bad finished record length";
+  }
+  id = payload.substr(0, kIdSize);
+  if (!is_valid_queue_id(id)) return "bad queue id in finished record";
+  rcpts.clear();
+  for (std::size_t at = kIdSize; at < payload.size(); at += 4) {
+    rcpts.push_back(static_cast<std::uint32_t>(read_le(payload.substr(at), 4)));
+  }
+  return nullptr;
 }
 
 const char* read_record(std::string_view bytes, RecordView& out) {

@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "queue/envelope.hpp"
 
@@ -25,12 +26,13 @@ constexpr std::size_t kIdSize = 21;  // queue_id.hpp: 16 + 5 upper-case hex digi
 constexpr std::uint32_t kMaxPayload = 1u << 30;
 
 enum class RecordType : std::uint8_t {
-  kMessage = 0x01,  // a committed message: id, envelope, content or a reference to data/ID
-  kDone = 0x10,     // payload: id — delivered (or bounced/expired): no longer live
-  kHold = 0x11,     // payload: id — held by the administrator: not delivered until released
-  kRelease = 0x12,  // payload: id — released from hold
-  kDelete = 0x13,   // payload: id — deleted by the administrator: no longer live, like done
-  kCommit = 0x7F,   // payload: u32le count of records in this batch before it
+  kMessage = 0x01,   // a committed message: id, envelope, content or a reference to data/ID
+  kDone = 0x10,      // payload: id — delivered (or bounced/expired): no longer live
+  kHold = 0x11,      // payload: id — held by the administrator: not delivered until released
+  kRelease = 0x12,   // payload: id — released from hold
+  kDelete = 0x13,    // payload: id — deleted by the administrator: no longer live, like done
+  kFinished = 0x14,  // payload: id, u32le recipient indexes — delivered or failed for good
+  kCommit = 0x7F,    // payload: u32le count of records in this batch before it
 };
 
 constexpr std::uint8_t kFlagSmtpUtf8 = 0x01;
@@ -66,6 +68,12 @@ EncodedMessage encode_message(std::string_view id, const Envelope& envelope,
 // A record with a small payload (done/hold/release/delete/commit), complete with its CRC.
 std::string encode_record(RecordType type, std::string_view payload);
 std::string encode_commit(std::uint32_t count);
+// A finished record: these recipients of message `id` need no further attempt (delivered, or
+// failed and reported), while others are still pending.
+std::string encode_finished(std::string_view id, std::span<const std::uint32_t> rcpts);
+// Splits a finished record's payload; nullptr on success, else why not.
+const char* parse_finished(std::string_view payload, std::string_view& id,
+                           std::vector<std::uint32_t>& rcpts);
 
 // One verified record inside a buffer.
 struct RecordView {

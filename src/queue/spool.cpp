@@ -1,6 +1,6 @@
 // The spool: submission queue, the committer thread (group commit into the segment log,
 // spilling of large bodies, roll-back of failed batches), the in-memory index used by load(),
-// done, delete, hold and release records, and segment garbage collection. Byte layout and
+// done, delete, hold, release and finished records, and segment garbage collection. Byte layout and
 // rules: docs/queue-format.md.
 #include "queue/spool.hpp"
 
@@ -11,6 +11,7 @@
 #include <cerrno>
 #include <cstring>
 #include <future>
+#include <iterator>
 #include <memory>
 #include <system_error>
 #include <utility>
@@ -96,6 +97,7 @@ std::vector<std::string> Spool::recover() {
     for (const auto& message : scan.live) {
       index_.emplace(message.key, message.location);
       if (message.held) marks_[message.key].held = true;
+      if (!message.finished.empty()) marks_[message.key].finished = message.finished;
     }
     for (const auto& [key, segment] : scan.marks) marks_[key].segments.push_back(segment);
     for (auto& [seq, state] : scan.segments) segments_.emplace(seq, std::move(state));
@@ -234,6 +236,33 @@ bool Spool::is_held(const std::string& id) const {
   return it != marks_.end() && it->second.held && index_.contains(*key);
 }
 
+int Spool::finish_recipients(const std::string& id, std::vector<std::uint32_t> rcpts) {
+  const auto key = MessageKey::from_id(id);
+  if (!key || rcpts.empty()) return EINVAL;
+  std::ranges::sort(rcpts);
+  rcpts.erase(std::unique(rcpts.begin(), rcpts.end()), rcpts.end());
+  {
+    std::lock_guard lock(mutex_);
+    if (!index_.contains(*key)) return ENOENT;
+    std::vector<std::uint32_t>& known = marks_[*key].finished;
+    std::vector<std::uint32_t> merged;
+    std::ranges::set_union(known, rcpts, std::back_inserter(merged));
+    known = std::move(merged);
+    finished_.push_back(FinishedMark{*key, std::move(rcpts)});
+  }
+  wake_.notify_one();
+  return 0;
+}
+
+std::vector<std::uint32_t> Spool::finished_recipients(const std::string& id) const {
+  const auto key = MessageKey::from_id(id);
+  if (!key) return {};
+  std::lock_guard lock(mutex_);
+  const auto it = marks_.find(*key);
+  if (it == marks_.end() || !index_.contains(*key)) return {};
+  return it->second.finished;
+}
+
 std::vector<QueuedMessage> Spool::snapshot() const {
   std::vector<QueuedMessage> messages;
   {
@@ -277,10 +306,11 @@ void Spool::run_committer() {
   std::unique_lock lock(mutex_);
   for (;;) {
     wake_.wait(lock, [this] {
-      return stopping_ || !queue_.empty() || !dones_.empty() || !holds_.empty();
+      return stopping_ || !queue_.empty() || !dones_.empty() || !holds_.empty() ||
+             !finished_.empty();
     });
     // Stopping, and nothing left to write.
-    if (queue_.empty() && dones_.empty() && holds_.empty()) break;
+    if (queue_.empty() && dones_.empty() && holds_.empty() && finished_.empty()) break;
     // Everything that arrived while the previous batch was syncing forms this batch.
     std::vector<Pending> pending = std::move(queue_);
     queue_.clear();
@@ -288,22 +318,28 @@ void Spool::run_committer() {
     dones_.clear();
     std::vector<HoldMark> holds = std::move(holds_);
     holds_.clear();
+    std::vector<FinishedMark> finished = std::move(finished_);
+    finished_.clear();
     lock.unlock();
     dones.insert(dones.end(), carried_.begin(), carried_.end());
     carried_.clear();
-    write_batch(pending, dones, holds);
+    std::move(carried_finished_.begin(), carried_finished_.end(), std::back_inserter(finished));
+    carried_finished_.clear();
+    write_batch(pending, dones, holds, finished);
     lock.lock();
   }
   lock.unlock();
-  if (!carried_.empty()) {
-    spdlog::warn("spool: {} done record(s) not written; those messages will be delivered again",
-                 carried_.size());
+  if (!carried_.empty() || !carried_finished_.empty()) {
+    spdlog::warn(
+        "spool: {} done and {} finished record(s) not written; those messages or recipients "
+        "will be delivered again",
+        carried_.size(), carried_finished_.size());
   }
   seal_segment();
 }
 
 void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& dones,
-                        std::vector<HoldMark>& holds) {
+                        std::vector<HoldMark>& holds, std::vector<FinishedMark>& finished) {
   Batch batch{pending, std::vector<std::optional<log::Spill>>(pending.size()), {}};
   int error = 0;
   std::string what;
@@ -313,7 +349,7 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
   bool urgent_done = false;
   for (const auto& done : dones) urgent_done |= done.spilled || done.deleted || done.had_marks;
   // Only messages, queue control and bodies about to be unlinked need their records durable
-  // now; plain done records ride along with a later sync.
+  // now; plain done and finished records ride along with a later sync.
   const bool need_sync = !pending.empty() || urgent_done || !holds.empty();
 
   if (fd_ < 0 || size_ >= options_.segment_size) error = open_segment(what);
@@ -323,7 +359,7 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
     std::vector<log::EncodedMessage> encoded;
     encoded.reserve(pending.size());
     std::vector<std::string> small;
-    small.reserve(dones.size() + holds.size() + 1);
+    small.reserve(dones.size() + holds.size() + finished.size() + 1);
     std::vector<iovec> iov;
     std::uint64_t offset = start;
     for (std::size_t i = 0; i < pending.size(); ++i) {
@@ -346,8 +382,11 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
       small.push_back(log::encode_record(
           hold.hold ? log::RecordType::kHold : log::RecordType::kRelease, hold.key.id()));
     }
-    small.push_back(log::encode_commit(
-        static_cast<std::uint32_t>(pending.size() + dones.size() + holds.size())));
+    for (const auto& mark : finished) {
+      small.push_back(log::encode_finished(mark.key.id(), mark.rcpts));
+    }
+    small.push_back(log::encode_commit(static_cast<std::uint32_t>(pending.size() + dones.size() +
+                                                                  holds.size() + finished.size())));
     for (std::size_t i = 0; i < pending.size(); ++i) {
       iov.push_back(iov_of(encoded[i].head));
       if (!batch.spills[i]) {
@@ -373,7 +412,7 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
 
   if (error != 0) {
     spdlog::error("spool: batch of {} message(s) and {} done/control record(s) failed: {}",
-                  pending.size(), dones.size() + holds.size(), what);
+                  pending.size(), dones.size() + holds.size() + finished.size(), what);
     if (wrote) roll_back(start);
     unlink_all(batch.spill_paths);
     {
@@ -388,6 +427,7 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
       }
       carried_.push_back(std::move(done));
     }
+    std::move(finished.begin(), finished.end(), std::back_inserter(carried_finished_));
     for (auto& hold : holds) hold.done(CommitResult{error, what});
     for (auto& p : pending) p.done(CommitResult{error, what});
     return;
@@ -417,6 +457,13 @@ void Spool::write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& do
       Marks& marks = marks_[hold.key];
       marks.held = hold.hold;
       marks.segments.push_back(current_segment_);
+      ++current.marks;
+    }
+    for (const auto& mark : finished) {
+      const auto marks = marks_.find(mark.key);
+      // Done or deleted meanwhile (which dropped its marks): the record is moot.
+      if (marks == marks_.end() || !index_.contains(mark.key)) continue;
+      marks->second.segments.push_back(current_segment_);
       ++current.marks;
     }
     garbage = collect_garbage_locked();

@@ -96,6 +96,16 @@ class Spool {
   // Whether the message's last durable hold/release record is a hold.
   bool is_held(const std::string& id) const;
 
+  // Records that these recipients (indexes into the envelope's recipients) of a live message
+  // are finished — delivered, or failed and reported — so that after a restart only the others
+  // are attempted. Non-blocking like remove(): the record rides the next batch and is not
+  // synced on its own (a lost one means a repeat attempt for those recipients, never a loss).
+  // Returns 0, EINVAL (bad id, no recipients) or ENOENT.
+  int finish_recipients(const std::string& id, std::vector<std::uint32_t> rcpts);
+  // The recipients recorded as finished for a live message (recovered or recorded since),
+  // ascending.
+  std::vector<std::uint32_t> finished_recipients(const std::string& id) const;
+
   // Every live message with its location and held flag (no envelope), oldest first: a listing
   // reads the envelopes from there with an EnvelopeReader, without holding any lock.
   std::vector<QueuedMessage> snapshot() const;
@@ -127,17 +137,23 @@ class Spool {
     bool hold;  // else release
     std::function<void(CommitResult)> done;
   };
-  // The hold/release records of a live message: its state and the segments holding them,
-  // each of which must be kept while the message is live (docs/queue-format.md).
+  struct FinishedMark {
+    MessageKey key;
+    std::vector<std::uint32_t> rcpts;
+  };
+  // The hold/release and finished records of a live message: its state and the segments
+  // holding them, each of which must be kept while the message is live
+  // (docs/queue-format.md).
   struct Marks {
     bool held = false;
+    std::vector<std::uint32_t> finished;  // ascending
     std::vector<std::uint64_t> segments;
   };
   struct Batch;
 
   void run_committer();
   void write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& dones,
-                   std::vector<HoldMark>& holds);
+                   std::vector<HoldMark>& holds, std::vector<FinishedMark>& finished);
   void forget_marks_locked(const MessageKey& key);
   int open_segment(std::string& what);
   void seal_segment();
@@ -156,9 +172,11 @@ class Spool {
   std::vector<Pending> queue_;
   std::vector<DoneMark> dones_;
   std::vector<HoldMark> holds_;
+  std::vector<FinishedMark> finished_;
   bool stopping_ = false;
   std::unordered_map<MessageKey, Location, MessageKeyHash> index_;
-  std::unordered_map<MessageKey, Marks, MessageKeyHash> marks_;  // only messages ever held
+  // Only messages ever held or with finished recipients.
+  std::unordered_map<MessageKey, Marks, MessageKeyHash> marks_;
   std::map<std::uint64_t, SegmentState> segments_;
   std::uint64_t current_segment_ = 0;  // 0 = none open
   std::uint64_t first_own_segment_ = 0;
@@ -170,6 +188,7 @@ class Spool {
   std::uint64_t size_ = 0;
   bool dirty_ = false;             // written since the last fdatasync
   std::vector<DoneMark> carried_;  // done records of a failed batch, retried with the next
+  std::vector<FinishedMark> carried_finished_;  // likewise finished records
 
   std::thread committer_;
 };

@@ -1,5 +1,5 @@
 // The spool scanner: reads each segment whole, lets log::scan_segment verify it batch by batch,
-// and replays message, done/delete and hold/release records in order. Logs every torn or
+// and replays message, done/delete, hold/release and finished records in order. Logs every torn or
 // corrupt segment with the offset where trust ended. Leaves the files alone.
 #include "queue/spool_scan.hpp"
 
@@ -124,9 +124,15 @@ SpoolScan scan_spool(const fs::path& dir, const ScanOptions& options) {
     std::uint64_t segment;
     bool hold;
   };
+  struct Finished {
+    MessageKey key;
+    std::uint64_t segment;
+    std::vector<std::uint32_t> rcpts;
+  };
   std::vector<QueuedMessage> messages;
   std::vector<Done> dones;
   std::vector<Mark> marks;  // hold/release records, in log order
+  std::vector<Finished> finished;
   std::string file;
   for (const std::uint64_t seq : seqs) {
     const std::string name = log::segment_name(seq);
@@ -151,7 +157,10 @@ SpoolScan scan_spool(const fs::path& dir, const ScanOptions& options) {
           messages.push_back(
               QueuedMessage{*MessageKey::from_id(view.id),
                             Location{seq, record.offset, record.size, view.spill.has_value()},
-                            std::move(view.envelope), view.content_size()});
+                            std::move(view.envelope),
+                            view.content_size(),
+                            false,
+                            {}});
         } else if (record.type == log::RecordType::kDone ||
                    record.type == log::RecordType::kDelete) {
           if (const auto key = MessageKey::from_id(record.payload)) dones.push_back({*key, seq});
@@ -160,6 +169,14 @@ SpoolScan scan_spool(const fs::path& dir, const ScanOptions& options) {
           if (const auto key = MessageKey::from_id(record.payload)) {
             marks.push_back({*key, seq, record.type == log::RecordType::kHold});
           }
+        } else if (record.type == log::RecordType::kFinished) {
+          std::string_view id;
+          std::vector<std::uint32_t> rcpts;
+          if (const char* why = log::parse_finished(record.payload, id, rcpts)) {
+            spdlog::error("spool: log/{} offset {}: {}", name, record.offset, why);
+            continue;
+          }
+          finished.push_back({*MessageKey::from_id(id), seq, std::move(rcpts)});
         }
       }
     };
@@ -188,9 +205,12 @@ SpoolScan scan_spool(const fs::path& dir, const ScanOptions& options) {
   // Stable: per message, its hold/release records stay in log order and the last one counts.
   std::stable_sort(marks.begin(), marks.end(),
                    [](const Mark& a, const Mark& b) { return a.key < b.key; });
+  std::sort(finished.begin(), finished.end(),
+            [](const Finished& a, const Finished& b) { return a.key < b.key; });
   scan.live.reserve(messages.size() - std::min(messages.size(), dones.size()));
   auto done = dones.begin();
   auto mark = marks.begin();
+  auto progress = finished.begin();
   for (std::size_t i = 0; i < order.size(); ++i) {
     QueuedMessage& message = messages[order[i].second];
     if (i > 0 && order[i - 1].first == message.key) {
@@ -214,6 +234,17 @@ SpoolScan scan_spool(const fs::path& dir, const ScanOptions& options) {
       ++scan.segments[mark->segment].marks;
       scan.marks.emplace_back(message.key, mark->segment);
     }
+    // Likewise every finished record: dropping one would make a restart repeat a recipient.
+    while (progress != finished.end() && progress->key < message.key) ++progress;
+    for (; progress != finished.end() && progress->key == message.key; ++progress) {
+      message.finished.insert(message.finished.end(), progress->rcpts.begin(),
+                              progress->rcpts.end());
+      ++scan.segments[progress->segment].marks;
+      scan.marks.emplace_back(message.key, progress->segment);
+    }
+    std::ranges::sort(message.finished);
+    message.finished.erase(std::unique(message.finished.begin(), message.finished.end()),
+                           message.finished.end());
     scan.live.push_back(std::move(message));
   }
   return scan;

@@ -55,6 +55,9 @@ struct QueuedMessage {
   Envelope envelope;       // filled only with ScanOptions::envelopes (or EnvelopeReader)
   std::uint64_t size = 0;  // content size (likewise)
   bool held = false;       // its last hold/release record is a hold
+  // Recipient indexes its finished records name (delivered, or failed and reported),
+  // ascending, without repeats; filled by scan_spool for every live message.
+  std::vector<std::uint32_t> finished;
 };
 
 struct ScanOptions {
@@ -73,7 +76,8 @@ struct StoredMessage {
 struct SpoolScan {
   std::vector<QueuedMessage> live;  // oldest first
   std::map<std::uint64_t, SegmentState> segments;
-  // (live message, segment holding one of its hold/release records), for Spool's accounting.
+  // (live message, segment holding one of its hold/release/finished records), for Spool's
+  // accounting.
   std::vector<std::pair<MessageKey, std::uint64_t>> marks;
   std::size_t problems = 0;       // segments with a torn or corrupt record
   std::uint64_t max_segment = 0;  // highest sequence number seen (0 = none)

@@ -18,8 +18,8 @@ flush`; a 550 for one recipient bounces (DSN parsed with `email`) while a 451 fo
 retried and the accepted one is never sent again; expiry after [queue] lifetime (60 s, the
 minimum; about 65 s of the run) bounces with 4.4.7; mail from <> that fails (an authenticated
 submission: the mx listener refuses <> to a remote recipient as relaying), and a bounce whose
-remote recipient rejects it, are never bounced. A strict xfail documents that a restart between
-attempts repeats the recipients already delivered or bounced.
+remote recipient rejects it, are never bounced. A restart between attempts repeats neither the
+recipient already delivered nor the one already bounced (finished records in the spool).
 """
 
 from __future__ import annotations
@@ -425,11 +425,6 @@ def test_bounce_rejected_by_remote_sender_is_not_bounced(make_daemon, lab):
 # Beyond the list: a restart between attempts
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "per-recipient progress is not persisted (src/delivery/scheduler.cpp, top comment): after a "
-    "restart the recovered message is attempted for every recipient again, so a remote "
-    "recipient that already accepted it gets it twice and a recipient that already failed is "
-    "tried and bounced again (a second DSN)"))
 def test_restart_does_not_repeat_finished_recipients(make_daemon, lab):
     d = remote_daemon(make_daemon, lab)
     ok, bad, later = "ok8@dane.test", "nobody8@dane.test", "later8@dane.test"

@@ -600,5 +600,69 @@ TEST(SchedulerControl, HeldMessageStaysHeldAcrossARestart) {
   EXPECT_EQ(spool.queued_ids(), std::vector<std::string>{held});
 }
 
+TEST(Scheduler, FinishedRecipientsAreNotRepeatedAfterARestart) {
+  TempDir temp;
+  std::string id;
+  {
+    queue::Spool spool(temp.path());
+    ScriptedDelivery delivery({{0, {Delivered{}}},
+                               {1, {PermFail{"550 5.1.1 no such mailbox"}}},
+                               {2, {TempFail{"451 4.4.1 later"}}}});
+    RecordingBounce bounce;
+    Scheduler::Options options = slow_retry();
+    options.bounce = bounce.fn();
+    Scheduler scheduler(spool, delivery.fn(), options);
+    scheduler.start();
+    id = commit(spool, {"a@example.com", "gone@example.com", "far@example.com"});
+    QuietLogs quiet;
+    scheduler.enqueue(id);
+    ASSERT_TRUE(reaches(scheduler, id, Scheduler::State::kDeferred));
+    ASSERT_EQ(bounce.reported().size(), 1u);
+    EXPECT_EQ(spool.finished_recipients(id), (std::vector<std::uint32_t>{0, 1}));
+  }  // stopped between attempts, like a SIGTERM
+  queue::Spool spool(temp.path());
+  std::mutex mutex;
+  std::vector<std::vector<unsigned>> calls;
+  RecordingBounce bounce;
+  Scheduler::Options options = fast_options();
+  options.bounce = bounce.fn();
+  Scheduler scheduler(
+      spool,
+      [&](const queue::StoredMessage&, std::span<const unsigned> rcpts) {
+        std::lock_guard lock(mutex);
+        calls.emplace_back(rcpts.begin(), rcpts.end());
+        return std::vector<Outcome>(rcpts.size(), Delivered{});
+      },
+      options);
+  scheduler.start();
+  for (const auto& recovered : spool.recover()) scheduler.enqueue(recovered);
+  ASSERT_TRUE(drained(scheduler));
+  ASSERT_EQ(calls.size(), 1u);
+  EXPECT_EQ(calls[0], std::vector<unsigned>{2});  // not the delivered one, not the bounced one
+  EXPECT_TRUE(bounce.reported().empty());         // the failure was reported once, before
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
+TEST(Scheduler, MessageWhoseRecipientsAllFinishedIsRemovedWithoutAnAttempt) {
+  TempDir temp;
+  std::string id;
+  {
+    queue::Spool spool(temp.path());
+    id = commit(spool, {"a@example.com", "b@example.com"});
+    // As if the done record was lost in a crash after every recipient was recorded finished.
+    ASSERT_EQ(spool.finish_recipients(id, {1}), 0);
+    ASSERT_EQ(spool.finish_recipients(id, {0}), 0);
+  }
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {Delivered{}}}, {1, {Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), fast_options());
+  scheduler.start();
+  for (const auto& recovered : spool.recover()) scheduler.enqueue(recovered);
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 0u);
+  EXPECT_EQ(delivery.calls(1), 0u);
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
 }  // namespace
 }  // namespace sealpost::delivery
