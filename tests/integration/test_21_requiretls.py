@@ -6,6 +6,8 @@ which offers REQUIRETLS inside STARTTLS on its mx listener (aiosmtpd does not of
     rtls-may.test   unsigned zone, MX mx -> 127.0.0.1: S's default chain ends in `may`
     rtls-old.test   signed zone, MX mx -> 127.0.0.2, TLSA 3 1 1: an aiosmtpd receiver (DANE
                     passes, but it does not offer REQUIRETLS)
+    rtls-bad.test   signed zone, MX mx -> 127.0.0.1, TLSA 3 1 0 with data that is no SPKI:
+                    OpenSSL takes no record, which RFC 7672 §2.2 makes "TLS, unauthenticated"
 
 R is one sealpostd for the module; each test has its own recipients and a fresh S from
 test_19's remote_daemon. Covered: (a) a REQUIRETLS message to rtls-dane.test arrives in
@@ -16,7 +18,10 @@ RFC 8689 §4.2.1 code 550 5.7.10, and the DSN in alice's Maildir has Status 5.7.
 original's header section only, no body (§5), its queue line saying it went with REQUIRETLS;
 (c) the control: the message without REQUIRETLS to rtls-may.test is delivered, and R's line
 has no `requiretls`; (d) a DANE-authenticated MX that does not offer REQUIRETLS gets no RCPT
-and no message (smtp::ClientSession), and the DSN says 5.7.30, the code RFC 8689 §4.2.1 names.
+and no message (smtp::ClientSession), and the DSN says 5.7.30, the code RFC 8689 §4.2.1 names;
+(e) an MX whose only TLSA record OpenSSL cannot use would be reached with unauthenticated TLS,
+which a REQUIRETLS message must not take: nothing is sent (R offers REQUIRETLS and would take
+it), 550 5.7.10.
 
 `sealpost queue show --json` does not show the REQUIRETLS flag (nor the DSN fields), and R
 removes a delivered message from its spool at once, so R's log line is what shows the flag.
@@ -42,8 +47,9 @@ from test_16_remote import spki_sha256  # noqa: E402
 from test_19_daemon_remote import (ALICE, assert_exact, attempt_lines,  # noqa: E402
                                    remote_daemon, wait_removed)
 
-DANE, MAY, OLD = "rtls-dane.test", "rtls-may.test", "rtls-old.test"
+DANE, MAY, OLD, BAD = "rtls-dane.test", "rtls-may.test", "rtls-old.test", "rtls-bad.test"
 BOB, CAROL, DAVE, ERIN = f"bob@{DANE}", f"carol@{MAY}", f"dave@{MAY}", f"erin@{OLD}"
+FRANK = f"frank@{BAD}"
 OLD_MX = "127.0.0.2"
 SECRET = "the body is what REQUIRETLS protects"
 WAIT = 60  # seconds: the machine is slow and loaded; every wait is bounded by this or less
@@ -61,12 +67,12 @@ class Lab:
 def lab(tmp_path_factory, pki):
     root = tmp_path_factory.mktemp("requiretls")
     # R: the lab's domains are local, with a mailbox for each test's recipient.
-    rx = harness.Daemon(root / "r", pki, mailboxes=harness.DEFAULT_MAILBOXES + [BOB, CAROL, DAVE])
+    rx = harness.Daemon(root / "r", pki, mailboxes=harness.DEFAULT_MAILBOXES + [BOB, CAROL, DAVE, FRANK])
     text = rx.config_path.read_text(encoding="utf-8")
     old = 'local = ["localhost", "mail.test"]'
     assert old in text
     rx.config_path.write_text(
-        text.replace(old, f'local = ["localhost", "mail.test", "{DANE}", "{MAY}"]'),
+        text.replace(old, f'local = ["localhost", "mail.test", "{DANE}", "{MAY}", "{BAD}"]'),
         encoding="utf-8")
     port = rx.ports["mx"]  # S's [outbound] mx_port: every TLSA is _PORT._tcp.mx.DOMAIN
     tlsa = [f"_{port}._tcp.mx TLSA 3 1 1 {spki_sha256(rx.tls_dir / c)}"
@@ -75,6 +81,7 @@ def lab(tmp_path_factory, pki):
     dns.add_zone(DANE, ["@ MX 10 mx", "mx A 127.0.0.1", *tlsa])
     dns.add_zone(MAY, ["@ MX 10 mx", "mx A 127.0.0.1"], signed=False)
     dns.add_zone(OLD, ["@ MX 10 mx", f"mx A {OLD_MX}", tlsa[0]])
+    dns.add_zone(BAD, ["@ MX 10 mx", "mx A 127.0.0.1", f"_{port}._tcp.mx TLSA 3 1 0 00112233"])
     old, old_ctl = Receiver(), None
     try:
         dns.start()
@@ -239,3 +246,24 @@ def test_requiretls_to_server_without_requiretls_bounces_5_7_30(make_daemon, lab
     # It got as far as EHLO (twice: before and after STARTTLS), and no further.
     assert lab.old.ehlos > ehlos_before
     assert lab.old.rcpts_tried(ERIN) == [] and lab.old.messages == []
+
+
+# --------------------------------------------------------------------------------------------
+# (e) DANE whose only TLSA record OpenSSL cannot use: unauthenticated, so not for REQUIRETLS
+
+
+def test_requiretls_to_mx_without_usable_tlsa_is_not_sent(make_daemon, lab):
+    s = remote_daemon(make_daemon, lab)
+    qid, _ = send(s, FRANK, "rtls bad tlsa", requiretls=True)
+    [failed] = s.wait_for_log(rf"delivery: {qid} to=<{re.escape(FRANK)}> failed: ([^\n]*)",
+                              timeout=WAIT)
+    assert failed.group(1).startswith(f"550 5.7.10 REQUIRETLS: MX mx.{BAD} has no usable TLSA "
+                                      "record; nothing was sent"), failed[0]
+    s.wait_for_log(rf"delivery: {qid} bounce [0-9A-F]+ queued to <{re.escape(ALICE.name)}> "
+                   r"for 1 recipient\(s\) requiretls headers-only", timeout=WAIT)
+    [raw] = s.wait_for_maildir(ALICE.name, 1, timeout=WAIT)
+    _, status = email.message_from_bytes(raw).get_payload()[1].get_payload()
+    assert status["Status"] == "5.7.10", status.items()
+    wait_removed(s, qid)
+    time.sleep(1)
+    assert lab.rx.messages(FRANK) == []  # R would have taken it: it offers REQUIRETLS

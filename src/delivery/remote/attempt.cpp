@@ -28,6 +28,7 @@ class Attempt {
       : target_(t), req_(req), settings_(s), deadline_(Clock::now() + s.deadline) {}
 
   AttemptResult run(const smtp::OutgoingMessage& message) {
+    require_tls_ = message.require_tls;
     // A black-holed address must not eat the whole attempt deadline (the next one waits).
     auto connect_by = std::min(deadline_, Clock::now() + settings_.connect_timeout);
     auto connected = conn_.connect(target_.host, target_.port, {target_.address}, connect_by);
@@ -75,8 +76,16 @@ class Attempt {
       return false;
     }
     // RFC 7672 §2.2: no usable record is "TLS required, unauthenticated", not a mismatch.
-    if (req_.verification == tls::Verification::kDane && setup->tlsa_usable == 0)
+    if (req_.verification == tls::Verification::kDane && setup->tlsa_usable == 0) {
       req_ = tls::without_usable_tlsa(std::move(req_));
+      // That leaves the peer unauthenticated, which a REQUIRETLS message must not go to (RFC
+      // 8689 §4.2.1), though the records looked usable when the policy was decided.
+      if (require_tls_) {
+        unauthenticated_requiretls_ = true;
+        handshake_error_ = "no usable TLSA record for a REQUIRETLS message";
+        return false;
+      }
+    }
     auto done = conn_.handshake(std::move(ssl), deadline_);
     if (!done) {
       handshake_error_ = done.error().message;
@@ -94,9 +103,18 @@ class Attempt {
 
   // An implicit TLS connection that failed or did not satisfy the policy: nothing was sent.
   void refuse_tls() {
+    if (unauthenticated_requiretls_) return refuse_requiretls();
     if (!verdict_) verdict_ = tls::evaluate(req_, observation());
     result_.reason = verdict_->reason;
     result_.failure = defer("4.7.5", verdict_->reason + "; nothing was sent");
+  }
+
+  // Permanent like the refusal before any connection (remote_delivery.cpp): the next MX may
+  // still do better, this one will not.
+  void refuse_requiretls() {
+    result_.reason = handshake_error_;
+    result_.failure = PermFail{"550 5.7.10 REQUIRETLS: MX " + target_.host +
+                               " has no usable TLSA record; nothing was sent"};
   }
 
   tls::TlsObservation observation() const {
@@ -107,6 +125,7 @@ class Attempt {
   void finish(const smtp::ClientSession& session) {
     const smtp::SessionFailure& f = session.failure();
     result_.session_failure = f;
+    if (unauthenticated_requiretls_) return refuse_requiretls();
     if (session.authenticated()) result_.auth_mechanism = session.auth_mechanism();
     // A STARTTLS refused with 454 was offered all the same (after TLS the list is forgotten).
     starttls_offered_ = starttls_offered_ || session.capabilities().starttls;
@@ -181,6 +200,8 @@ class Attempt {
   net::ClientConnection conn_;
   bool starttls_offered_ = false;
   bool tls_attempted_ = false;
+  bool require_tls_ = false;                 // the message carries REQUIRETLS
+  bool unauthenticated_requiretls_ = false;  // ... and this peer could not be authenticated
   std::string handshake_error_;
   std::optional<tls::PeerResult> peer_;
   std::optional<tls::Verdict> verdict_;
