@@ -113,9 +113,9 @@ class Ledger:
 
 
 def new_message(ledger: Ledger, rng: random.Random, cid: str, *, large_fraction: float,
-                bdat_fraction: float, large_range=(100 * 1024, 320 * 1024)) -> tuple[Msg, bytes]:
+                bdat_fraction: float, large_range=(100 * 1024, 1536 * 1024)) -> tuple[Msg, bytes]:
     """Picks a size, recipients, 7/8-bit and DATA/BDAT; registers the message; returns it and
-    its content."""
+    its content. Large sizes straddle the spool's 1 MiB spill threshold: inline and spilled."""
     if rng.random() < large_fraction:
         size = rng.randint(*large_range)
     else:
