@@ -68,6 +68,7 @@ void ListingPrinter::add(const control::MessageInfo& m) {
       text += "    <";
       text += r.address;
       text += '>';
+      if (r.finished) text += "  finished";
       if (r.delay_reason) {
         text += "  ";
         text += *r.delay_reason;
@@ -116,6 +117,7 @@ void print_message(std::ostream& out, const control::MessageInfo& m, std::string
   text += "from: <" + m.sender + ">\n";
   for (const auto& r : m.recipients) {
     text += "to: <" + r.address + ">";
+    if (r.finished) text += "  finished";
     if (r.delay_reason) text += "  " + *r.delay_reason;
     text += '\n';
   }
@@ -131,7 +133,7 @@ int list_spool(const config::Config& config, bool json, std::ostream& out, std::
   ListingPrinter printer(out, json);
   control::MessageInfo info;
   for (const auto& m : scan.live) {
-    control::describe(m.key.id(), m.envelope, m.size, m.held, nullptr, info);
+    control::describe(m.key.id(), m.envelope, m.size, m.held, nullptr, m.finished, info);
     printer.add(info);
   }
   printer.finish();
@@ -149,9 +151,10 @@ int show_spool(const config::Config& config, const std::string& id, bool json, s
     if (m.key != key) continue;
     const auto message = queue::read_message(config.spool_dir(), id, m.location);
     if (!message) break;
-    print_message(
-        out, control::describe(id, message->envelope, message->content.size(), m.held, nullptr),
-        message->content, json);
+    print_message(out,
+                  control::describe(id, message->envelope, message->content.size(), m.held, nullptr,
+                                    m.finished),
+                  message->content, json);
     return 0;
   }
   err << "sealpost: " << id << ": not in the queue\n";

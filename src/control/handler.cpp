@@ -91,7 +91,7 @@ void Handler::list(LineSink& out) {
     while (status != statuses.end() && status->first < id) ++status;
     const bool known = status != statuses.end() && status->first == id;
     describe(id, message.envelope, message.size, message.held, known ? &status->second : nullptr,
-             info);
+             message.finished, info);
     assign_json(info, json);
     if (!out.line(dump(json))) return;
     ++count;
@@ -107,7 +107,7 @@ void Handler::show(const std::string& id, LineSink& out) {
   }
   const auto status = scheduler_.status(id);
   Json json = to_json(describe(id, message->envelope, message->content.size(), spool_.is_held(id),
-                               status ? &*status : nullptr));
+                               status ? &*status : nullptr, spool_.finished_recipients(id)));
   json["content_base64"] = sasl::base64_encode(message->content);
   if (out.line(dump(json))) out.line(dump(ok_status(1)));
 }

@@ -38,14 +38,16 @@ std::optional<Status> parse_status(std::string_view name) {
 }
 
 MessageInfo describe(std::string queue_id, const queue::Envelope& envelope, std::uint64_t size,
-                     bool held, const delivery::Scheduler::Status* status) {
+                     bool held, const delivery::Scheduler::Status* status,
+                     std::span<const std::uint32_t> finished) {
   MessageInfo info;
-  describe(queue_id, envelope, size, held, status, info);
+  describe(queue_id, envelope, size, held, status, finished, info);
   return info;
 }
 
 void describe(std::string_view queue_id, const queue::Envelope& envelope, std::uint64_t size,
-              bool held, const delivery::Scheduler::Status* status, MessageInfo& info) {
+              bool held, const delivery::Scheduler::Status* status,
+              std::span<const std::uint32_t> finished, MessageInfo& info) {
   info.queue_id.assign(queue_id);
   info.arrival_time =
       static_cast<std::int64_t>(queue::queue_id_micros(queue_id).value_or(0) / 1000000);
@@ -55,6 +57,10 @@ void describe(std::string_view queue_id, const queue::Envelope& envelope, std::u
   for (std::size_t i = 0; i < envelope.recipients.size(); ++i) {
     info.recipients[i].address.assign(envelope.recipients[i]);
     info.recipients[i].delay_reason.reset();
+    info.recipients[i].finished = false;
+  }
+  for (const std::uint32_t i : finished) {
+    if (i < info.recipients.size()) info.recipients[i].finished = true;
   }
   info.status = held ? Status::kHeld : Status::kQueued;
   info.attempts = 0;
@@ -115,13 +121,15 @@ void assign_json(const MessageInfo& message, Json& json) {
   list.resize(message.recipients.size());
   for (std::size_t i = 0; i < list.size(); ++i) {
     Json& r = list[i];
-    if (!r.is_object() || r.size() != 2) {
+    if (!r.is_object() || r.size() != 3) {
       r = Json::object();
       r["address"] = nullptr;
       r["delay_reason"] = nullptr;
+      r["finished"] = false;
     }
     set(r["address"], message.recipients[i].address);
     set_optional(r["delay_reason"], message.recipients[i].delay_reason);
+    r["finished"] = message.recipients[i].finished;
   }
   set(json["status"], status_name(message.status));
   json["attempts"] = message.attempts;
@@ -154,7 +162,12 @@ class MessageSax {
         return false;
     }
   }
-  bool boolean(bool) { return skip_ > 0 || field_ == Field::kUnknown; }
+  bool boolean(bool value) {
+    if (skip_ > 0 || field_ == Field::kUnknown) return true;
+    if (field_ != Field::kFinished) return false;
+    recipient().finished = value;
+    return mark();
+  }
   bool number_float(Json::number_float_t, const std::string&) {
     return skip_ > 0 || field_ == Field::kUnknown;
   }
@@ -226,13 +239,15 @@ class MessageSax {
     depth_ = 2;
     if (recipients_ == out_.recipients.size()) out_.recipients.emplace_back();
     ++recipients_;
+    recipient().finished = false;  // optional: a reply from before it existed has none
     rcpt_seen_ = 0;
     field_ = Field::kNone;
     return true;
   }
   bool end_object() {
     if (skip_ > 0) return --skip_, done_with_value();
-    if (depth_ == 2 && rcpt_seen_ != 3) return false;  // address and delay_reason, always
+    // address and delay_reason, always; finished is optional
+    if (depth_ == 2 && (rcpt_seen_ & 3u) != 3u) return false;
     --depth_;
     field_ = Field::kNone;
     return true;
@@ -276,6 +291,7 @@ class MessageSax {
     // recipient members
     kAddress,
     kDelayReason,
+    kFinished,
     kUnknown,
   };
   static constexpr unsigned kAllFields = (1u << 9) - 1;
@@ -292,12 +308,13 @@ class MessageSax {
   static Field recipient_field(std::string_view name) {
     if (name == "address") return Field::kAddress;
     if (name == "delay_reason") return Field::kDelayReason;
+    if (name == "finished") return Field::kFinished;
     return Field::kUnknown;
   }
   Recipient& recipient() { return out_.recipients[recipients_ - 1]; }
   bool mark() {
-    if (field_ == Field::kAddress || field_ == Field::kDelayReason) {
-      rcpt_seen_ |= field_ == Field::kAddress ? 1u : 2u;
+    if (field_ == Field::kAddress || field_ == Field::kDelayReason || field_ == Field::kFinished) {
+      rcpt_seen_ |= field_ == Field::kAddress ? 1u : field_ == Field::kDelayReason ? 2u : 4u;
     } else {
       seen_ |= 1u << (static_cast<int>(field_) - 1);
     }

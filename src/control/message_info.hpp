@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -25,6 +26,8 @@ std::optional<Status> parse_status(std::string_view name);
 struct Recipient {
   std::string address;
   std::optional<std::string> delay_reason;  // the reply that deferred it at the last attempt
+  // Needs no further attempt: delivered, or failed and reported (the spool's finished records).
+  bool finished = false;
 };
 
 struct MessageInfo {
@@ -41,11 +44,14 @@ struct MessageInfo {
 
 // From the spool's view of a message and, when the daemon runs, the scheduler's. Without a
 // scheduler status a message is held (if the spool says so) or queued, with no attempts.
+// `finished`: recipient indexes the spool records as finished, ascending.
 MessageInfo describe(std::string queue_id, const queue::Envelope& envelope, std::uint64_t size,
-                     bool held, const delivery::Scheduler::Status* status);
+                     bool held, const delivery::Scheduler::Status* status,
+                     std::span<const std::uint32_t> finished = {});
 // The same into an existing MessageInfo, reusing its strings' memory (listings).
 void describe(std::string_view queue_id, const queue::Envelope& envelope, std::uint64_t size,
-              bool held, const delivery::Scheduler::Status* status, MessageInfo& out);
+              bool held, const delivery::Scheduler::Status* status,
+              std::span<const std::uint32_t> finished, MessageInfo& out);
 
 Json to_json(const MessageInfo& message);
 // The same into `json`, reusing its nodes and strings when it already has the shape: a listing

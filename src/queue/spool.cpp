@@ -275,7 +275,9 @@ std::vector<QueuedMessage> Spool::snapshot() const {
     }
     for (auto& message : messages) {
       const auto it = marks_.find(message.key);
-      message.held = it != marks_.end() && it->second.held;
+      if (it == marks_.end()) continue;
+      message.held = it->second.held;
+      message.finished = it->second.finished;
     }
   }
   std::sort(messages.begin(), messages.end(),

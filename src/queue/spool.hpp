@@ -47,7 +47,7 @@ class Spool {
     // Larger contents go to data/ID. Below it a body rides the batch's one pwritev and one
     // fdatasync; above it each costs a file, its own fdatasync and a directory sync.
     std::size_t spill_threshold = 1024 * 1024;
-    std::uint64_t segment_size = 64u << 20;   // start a new segment past this size
+    std::uint64_t segment_size = 64u << 20;  // start a new segment past this size
   };
 
   // Creates <dir>, <dir>/log and <dir>/data (mode 0700) when missing and starts the committer
@@ -108,8 +108,9 @@ class Spool {
   // ascending.
   std::vector<std::uint32_t> finished_recipients(const std::string& id) const;
 
-  // Every live message with its location and held flag (no envelope), oldest first: a listing
-  // reads the envelopes from there with an EnvelopeReader, without holding any lock.
+  // Every live message with its location, held flag and finished recipients (no envelope),
+  // oldest first: a listing reads the envelopes from there with an EnvelopeReader, without
+  // holding any lock.
   std::vector<QueuedMessage> snapshot() const;
 
   // Live ids, oldest first.

@@ -96,7 +96,7 @@ def test_deferred_messages_are_listed_with_their_reason(qdaemon):
     assert list(m) == KEYS  # every key, in the documented order
     assert m["queue_id"] == qid and m["status"] == "deferred" and m["attempts"] == 1
     assert m["sender"] == ALICE.name
-    assert m["recipients"] == [{"address": REMOTE, "delay_reason": REASON}]
+    assert m["recipients"] == [{"address": REMOTE, "delay_reason": REASON, "finished": False}]
     assert m["last_error"] == REASON
     assert abs(m["arrival_time"] - time.time()) < 60
     assert m["next_attempt"] - time.time() > 30  # the first retry is a minute away

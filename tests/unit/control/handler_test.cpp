@@ -125,6 +125,19 @@ TEST_F(ControlHandler, ListShowsDeferredMessagesWithTheirReason) {
   EXPECT_EQ(info->last_error, info->recipients[0].delay_reason);
 }
 
+TEST_F(ControlHandler, ListAndShowMarkFinishedRecipients) {
+  const std::string remote = submit("friend@example.com");
+  wait_for(remote, delivery::Scheduler::State::kDeferred);
+  EXPECT_FALSE(parse_message(ask({{"command", "list"}}).lines[0])->recipients[0].finished);
+  ASSERT_EQ(spool_->finish_recipients(remote, {0}), 0);
+  const auto listed = parse_message(ask({{"command", "list"}}).lines[0]);
+  ASSERT_TRUE(listed.has_value());
+  EXPECT_TRUE(listed->recipients[0].finished);
+  const auto shown = parse_message(ask({{"command", "show"}, {"id", remote}}).lines[0]);
+  ASSERT_TRUE(shown.has_value());
+  EXPECT_TRUE(shown->recipients[0].finished);
+}
+
 TEST_F(ControlHandler, EmptyQueueAndBadRequests) {
   EXPECT_EQ(ask({{"command", "list"}}).lines, std::vector<std::string>{R"({"ok":true,"count":0})"});
   Lines out;

@@ -104,7 +104,8 @@ TEST(MessageInfo, ShapeWithoutTheDaemon) {
   EXPECT_EQ(dump(to_json(info)),
             R"({"queue_id":"0006411A2B3C4D5E0F3A1","arrival_time":)" + std::to_string(arrival) +
                 R"(,"message_size":1234,"sender":"alice@example.org","recipients":[)"
-                R"({"address":"bob@example.com","delay_reason":null}],"status":"queued",)"
+                R"({"address":"bob@example.com","delay_reason":null,"finished":false}],)"
+                R"("status":"queued",)"
                 R"("attempts":0,"next_attempt":null,"last_error":null})");
   EXPECT_EQ(describe(kId, envelope, 1, true, nullptr).status, Status::kHeld);
 }
@@ -116,8 +117,12 @@ TEST(MessageInfo, SchedulerStatusAndRoundTrip) {
   status.attempts = 3;
   status.next_attempt = std::chrono::system_clock::time_point(std::chrono::seconds(1800000000));
   status.deferrals = {{1, "451 4.4.0 b later"}, {2, "452 4.2.2 c full"}};
-  const MessageInfo info = describe(kId, envelope, 10, false, &status);
+  const std::uint32_t finished[] = {0, 7};  // 7: beyond the recipients, ignored
+  const MessageInfo info = describe(kId, envelope, 10, false, &status, finished);
   EXPECT_EQ(info.status, Status::kDeferred);
+  EXPECT_TRUE(info.recipients[0].finished);
+  EXPECT_FALSE(info.recipients[1].finished);
+  EXPECT_FALSE(info.recipients[2].finished);
   EXPECT_EQ(info.attempts, 3u);
   EXPECT_EQ(info.next_attempt, 1800000000);
   EXPECT_EQ(info.last_error, "451 4.4.0 b later");
@@ -127,13 +132,14 @@ TEST(MessageInfo, SchedulerStatusAndRoundTrip) {
   const auto back = parse_message(dump(to_json(info)));
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(dump(to_json(*back)), dump(to_json(info)));
+  EXPECT_TRUE(back->recipients[0].finished);
   EXPECT_EQ(back->sender, "");
 }
 
 TEST(MessageInfo, ParsingChecksTheShapeAndSkipsOtherMembers) {
   MessageInfo info;
   info.queue_id = kId;
-  info.recipients = {{"a@example.org", "451 later"}, {"b@example.org", {}}};
+  info.recipients = {{"a@example.org", "451 later", false}, {"b@example.org", {}, true}};
   info.next_attempt = -5;
   const Json good = to_json(info);
 
@@ -167,6 +173,13 @@ TEST(MessageInfo, ParsingChecksTheShapeAndSkipsOtherMembers) {
   EXPECT_TRUE(broken([](Json& j) { j["sender"] = nullptr; }));
   EXPECT_TRUE(broken([](Json& j) { j["recipients"] = "a@example.org"; }));
   EXPECT_TRUE(broken([](Json& j) { j["recipients"][0].erase("delay_reason"); }));
+  EXPECT_TRUE(broken([](Json& j) { j["recipients"][1]["finished"] = "yes"; }));
+  // A reply from a daemon that predates `finished` still parses: nothing finished.
+  Json older = good;
+  older["recipients"][1].erase("finished");
+  parsed = parse_message(dump(older));
+  ASSERT_TRUE(parsed.has_value()) << dump(older);
+  EXPECT_FALSE(parsed->recipients[1].finished);
   EXPECT_TRUE(broken([](Json& j) { j["recipients"].push_back("c@example.org"); }));
   EXPECT_FALSE(parse_message(dump(good).substr(0, 40)).has_value());
   EXPECT_FALSE(parse_message("[]").has_value());
