@@ -90,6 +90,10 @@ SslCtxPtr make_context(const config::Pki& pki, std::vector<std::string>& names) 
       c, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION | SSL_OP_CIPHER_SERVER_PREFERENCE);
   // Idle sessions give their read/write buffers back: thousands of them sit in IDLE/DATA.
   SSL_CTX_set_mode(c, SSL_MODE_RELEASE_BUFFERS);
+  // One read(2) per burst instead of two per record (5-byte header, then the rest): halves
+  // the read syscalls of a mail transaction. What is read ahead stays inside OpenSSL, and
+  // the transport reads from OpenSSL before it ever waits on the socket.
+  SSL_CTX_set_read_ahead(c, 1);
 
   // OpenSSL keeps one certificate per key type, so an ECDSA and an RSA pair coexist and the
   // client's signature_algorithms pick between them.
