@@ -8,6 +8,7 @@
 
 #include <asio/experimental/as_tuple.hpp>
 #include <asio/use_awaitable.hpp>
+#include <utility>
 
 namespace sealpost::net {
 
@@ -38,6 +39,14 @@ Transport::~Transport() {
 }
 
 asio::awaitable<std::pair<std::error_code, std::size_t>> Transport::read_some(std::span<char> buf) {
+  // Just answered: the peer is most likely still waiting for that reply, so a read now would
+  // only fail with EAGAIN. Wait first — unless OpenSSL already holds bytes (read ahead or a
+  // decrypted record), which no readiness event would announce. Asio's wait re-arms epoll,
+  // which reports data that arrived meanwhile at once.
+  if (std::exchange(wrote_since_read_, false) && !(ssl_ && SSL_has_pending(ssl_))) {
+    auto [ec] = co_await socket_.async_wait(asio::socket_base::wait_read, kAwait);
+    if (ec) co_return std::pair{ec, std::size_t{0}};
+  }
   for (;;) {
     if (ssl_) {
       std::size_t n = 0;
@@ -66,6 +75,7 @@ asio::awaitable<std::pair<std::error_code, std::size_t>> Transport::read_some(st
 }
 
 asio::awaitable<std::error_code> Transport::write_all(std::string_view data) {
+  if (!data.empty()) wrote_since_read_ = true;
   while (!data.empty()) {
     auto wait = asio::socket_base::wait_write;
     if (ssl_) {

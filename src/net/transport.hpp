@@ -24,6 +24,8 @@ class Transport {
   Transport& operator=(const Transport&) = delete;
 
   // Reads what is available (at least one byte) into buf. 0 bytes with no error = EOF.
+  // After a write it waits for readiness before its first read: a peer that was just
+  // answered has rarely sent anything yet (saves an EAGAIN read per SMTP reply).
   asio::awaitable<std::pair<std::error_code, std::size_t>> read_some(std::span<char> buf);
   asio::awaitable<std::error_code> write_all(std::string_view data);
   // Server-side handshake with ctx (SNI may switch it). On failure `detail` says why.
@@ -43,6 +45,7 @@ class Transport {
  private:
   asio::ip::tcp::socket socket_;
   SSL* ssl_ = nullptr;
+  bool wrote_since_read_ = false;  // the next read_some waits for readiness before reading
 };
 
 }  // namespace sealpost::net
