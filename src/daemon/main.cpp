@@ -32,6 +32,7 @@
 #include "delivery/bouncer.hpp"
 #include "delivery/mailbox_directory.hpp"
 #include "delivery/scheduler.hpp"
+#include "net/client_connection.hpp"
 #include "net/recipient_policy.hpp"
 #include "net/server.hpp"
 #include "net/spool_enqueuer.hpp"
@@ -193,6 +194,8 @@ int run(config::Config cfg, bool embedded) {
     spdlog::info("{}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     break;
   }
+  // Deliveries in flight end now as deferrals (the messages stay queued), not at their deadline.
+  net::ClientConnection::abort_all();
   server.shutdown(std::chrono::seconds(10));
   control_server.stop();  // before the scheduler and spool it uses go
   scheduler.stop();

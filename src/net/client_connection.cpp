@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <climits>
 #include <cstdint>
@@ -75,12 +76,21 @@ void ClientConnection::close() {
   ERR_clear_error();
 }
 
+namespace {
+std::atomic<bool> g_aborting{false};
+// How long a wait may miss abort_all(): short for a prompt shutdown, long enough to cost nothing.
+constexpr std::int64_t kAbortCheckMs = 200;
+}  // namespace
+
+void ClientConnection::abort_all() { g_aborting.store(true, std::memory_order_relaxed); }
+
 bool ClientConnection::wait(short events, Deadline deadline) {
   for (;;) {
+    if (g_aborting.load(std::memory_order_relaxed)) return false;
     auto left = std::chrono::ceil<std::chrono::milliseconds>(deadline - Clock::now());
     if (left.count() <= 0) return false;
     pollfd p{fd_, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), INT_MAX)));
+    int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), kAbortCheckMs)));
     if (r > 0) return true;  // ready, or an error/hang-up the next call will report
     if (r < 0 && errno != EINTR) return false;
   }

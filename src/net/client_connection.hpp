@@ -69,6 +69,12 @@ class ClientConnection {
   Io read_some(std::string& into, Deadline deadline);
   void close();  // close_notify (best effort, never waits) and close(2)
 
+  // Process-wide and one-way: from now on every wait of every ClientConnection gives up within
+  // a fraction of a second, as if its deadline had passed. sealpostd's shutdown: deliveries in
+  // flight end as deferrals (the message stays queued) instead of holding SIGTERM up for up to
+  // their whole deadline.
+  static void abort_all();
+
  private:
   bool wait(short events, Deadline deadline);  // false on timeout or poll error
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import email
 import email.message
 import re
+import socket
 import time
 
 import pytest
@@ -91,10 +92,12 @@ def lab(tmp_path_factory, pki):
 
 
 def remote_daemon(make_daemon, lab: Lab, *, queue: dict | None = None,
-                  domains: dict[str, list[str]] | None = None) -> harness.Daemon:
+                  domains: dict[str, list[str]] | None = None, mx_port: int | None = None,
+                  timeout: int = 30) -> harness.Daemon:
     """A sealpostd with alice (may send as alice@mail.test and alice@reject.test), resolving
-    through the lab, delivering to port lab.port; [queue] from `queue` (retries far away
-    unless given, so only `sealpost queue flush` retries), per-domain policies from `domains`."""
+    through the lab, delivering to port lab.port (or mx_port); [queue] from `queue` (retries far
+    away unless given, so only `sealpost queue flush` retries), per-domain policies from
+    `domains`, [outbound] timeout per attempt."""
     d = make_daemon(start=False, accounts=[ALICE], mailboxes=MAILBOXES)
     queue = {"first_retry": 600, "max_retry": 600, "workers": 4, **(queue or {})}
     text = [
@@ -104,10 +107,10 @@ def remote_daemon(make_daemon, lab: Lab, *, queue: dict | None = None,
         f"trust_anchors = [{harness.toml_str(lab.dns.trust_anchor_file)}]",
         "",
         "[outbound]",
-        f"mx_port = {lab.port}",
+        f"mx_port = {mx_port or lab.port}",
         f"ca_file = {harness.toml_str(lab.pki.ca_cert)}",
         'helo_name = "out.mail.test"',
-        "timeout = 30",
+        f"timeout = {timeout}",
         "connect_timeout = 10",
         "",
     ]
@@ -207,7 +210,8 @@ def test_tlsa_mismatch_defers_nothing_sent(make_daemon, lab):
     [entry] = queue_listing(d).values()
     assert entry["queue_id"] == qid and entry["status"] == "deferred", entry
     assert entry["attempts"] == 1 and entry["sender"] == ALICE.name
-    assert entry["recipients"] == [{"address": rcpt, "delay_reason": reply}], entry
+    assert entry["recipients"] == [{"address": rcpt, "delay_reason": reply, "finished": False}], \
+        entry
     assert re.match(r"4\d\d 4\.7\.\d ", entry["last_error"]), entry
     [line] = attempt_lines(d, "wrongtlsa.test")
     assert "policy=dane" in line and "verified=none" in line, line
@@ -269,7 +273,7 @@ def test_retry_after_flush_delivers(make_daemon, lab):
     assert reply.startswith("451 4.4.1 "), reply  # nobody listening at 127.0.0.3
     entry = queue_listing(d)[qid]
     assert entry["status"] == "deferred" and entry["attempts"] == 1, entry
-    assert entry["recipients"] == [{"address": rcpt, "delay_reason": reply}]
+    assert entry["recipients"] == [{"address": rcpt, "delay_reason": reply, "finished": False}]
     assert entry["next_attempt"] - time.time() > 300  # only the flush brings it forward
 
     rx = Receiver()
@@ -315,6 +319,9 @@ def test_permanent_failure_bounces_and_delivered_recipient_is_not_resent(make_da
     # Only the deferred recipient is pending.
     reasons = {r["address"]: r["delay_reason"] for r in entry["recipients"]}
     assert reasons[later].startswith("451 4.2.0") and reasons[ok] is None, entry
+    # The delivered and the bounced one are recorded as finished (they survive a restart).
+    finished = {r["address"]: r["finished"] for r in entry["recipients"]}
+    assert finished == {ok: True, bad: True, later: False}, entry
 
     # The DSN lands in alice's Maildir.
     [raw] = d.wait_for_maildir(ALICE.name, 1, timeout=WAIT)
@@ -445,3 +452,34 @@ def test_restart_does_not_repeat_finished_recipients(make_daemon, lab):
              "DSNs": len(d.messages(ALICE.name)), "last transaction": m.rcpts}
     assert facts == {"messages to ok8": 1, "RCPTs for nobody8": 1, "DSNs": 1,
                      "last transaction": [later]}, d.log()
+
+
+# --------------------------------------------------------------------------------------------
+# Shutdown with a delivery in flight
+
+
+def test_sigterm_cuts_a_delivery_in_flight_short(make_daemon, lab):
+    """An MX that accepts the connection and never greets holds an attempt until its deadline
+    (300 s here); SIGTERM must not wait for that. The message stays queued for the next start."""
+    tarpit = socket.socket()
+    tarpit.bind((RECEIVER, 0))
+    tarpit.listen(8)
+    tarpit.settimeout(WAIT)
+    held = []
+    try:
+        d = remote_daemon(make_daemon, lab, mx_port=tarpit.getsockname()[1], timeout=300)
+        qid, _ = send(d, ["tarpit9@dane.test"], "tarpit")
+        conn, _ = tarpit.accept()  # the attempt is in flight, waiting for a greeting
+        held.append(conn)
+        time.sleep(0.5)
+        started = time.monotonic()
+        assert d.stop(grace=WAIT) == 0, d.log()
+        took = time.monotonic() - started
+        assert took < 10, f"SIGTERM took {took:.1f} s with an attempt in flight\n{d.log()}"
+        # Deferred, not lost: the spool still has it (read without the daemon).
+        r = d.sealpost("queue", "list", "--json", check=True)
+        assert qid in r.stdout.decode(), r.stdout.decode() + d.log()
+    finally:
+        for c in held:
+            c.close()
+        tarpit.close()
