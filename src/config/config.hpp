@@ -115,6 +115,11 @@ struct QueueTiming {
   std::chrono::seconds first_retry{60};
   std::chrono::seconds max_retry{3600};
   std::chrono::seconds lifetime{5 * 24 * 3600};  // then the message bounces
+  // A message still deferred this long after arrival gets one delay DSN (RFC 3461 §4.1) for
+  // its recipients with NOTIFY=DELAY or no NOTIFY; 0: never. 4 hours, as sendmail's
+  // Timeout.queuewarn: an explicit NOTIFY=DELAY is honoured out of the box (Postfix's
+  // delay_warning_time defaults to off, which ignores it).
+  std::chrono::seconds delay_warning{4 * 3600};
   unsigned workers = 16;  // delivery threads; remote attempts block one for up to timeout
   // Accept durably, then drop instead of delivering (logged per message): the route the
   // benchmarks compare with Postfix's discard transport. Never for real mail.

@@ -662,7 +662,8 @@ void Reader::read_outbound(const toml::node& node, Outbound& outbound) const {
 
 void Reader::read_queue(const toml::node& node, QueueTiming& queue) const {
   const toml::table& t = as_table(node, "queue");
-  check_keys(t, "queue", {"first_retry", "max_retry", "lifetime", "workers", "discard"});
+  check_keys(t, "queue",
+             {"first_retry", "max_retry", "lifetime", "delay_warning", "workers", "discard"});
   auto seconds = [&](std::string_view key, std::chrono::seconds& out, std::int64_t min,
                      std::int64_t max) {
     if (const toml::node* n = t.get(key))
@@ -671,6 +672,9 @@ void Reader::read_queue(const toml::node& node, QueueTiming& queue) const {
   seconds("first_retry", queue.first_retry, 1, 86400);
   seconds("max_retry", queue.max_retry, 1, 7 * 86400);
   seconds("lifetime", queue.lifetime, 60, 60 * 86400);
+  // 0 turns warnings off; a few seconds is allowed (tests). Not checked against lifetime: a
+  // warning that would come after the lifetime simply never does.
+  seconds("delay_warning", queue.delay_warning, 0, 60 * 86400);
   if (queue.max_retry < queue.first_retry)
     fail(line_of(t), "queue.max_retry", "must not be shorter than queue.first_retry");
   if (const toml::node* n = t.get("workers"))
@@ -893,6 +897,7 @@ std::string to_toml(const Config& config) {
   out << "first_retry = " << config.queue.first_retry.count() << "\n";
   out << "max_retry = " << config.queue.max_retry.count() << "\n";
   out << "lifetime = " << config.queue.lifetime.count() << "\n";
+  out << "delay_warning = " << config.queue.delay_warning.count() << "\n";
   out << "workers = " << config.queue.workers << "\n";
   out << "discard = " << (config.queue.discard ? "true" : "false") << "\n";
   if (!config.relay.host.empty()) {

@@ -88,20 +88,30 @@ int run(config::Config cfg, bool embedded) {
     spdlog::critical("cannot start: {}", router.error());
     return kExitConfig;
   }
-  delivery::Scheduler* scheduler_ptr = nullptr;  // bounces are enqueued like any message
+  delivery::Scheduler* scheduler_ptr = nullptr;  // DSNs are enqueued like any message
   delivery::Bouncer bouncer(spool, cfg.hostname, [&scheduler_ptr](std::string id) {
     scheduler_ptr->enqueue(std::move(id));
   });
+  delivery::Scheduler::Options scheduler_options;
+  scheduler_options.workers = cfg.queue.workers;
+  scheduler_options.first_retry = cfg.queue.first_retry;
+  scheduler_options.max_retry = cfg.queue.max_retry;
+  scheduler_options.lifetime = cfg.queue.lifetime;
+  scheduler_options.delay_warning = cfg.queue.delay_warning;
+  scheduler_options.bounce = std::ref(bouncer);
+  scheduler_options.report_success = [&bouncer](const queue::StoredMessage& m, auto successes) {
+    return bouncer.report_success(m, successes);
+  };
+  scheduler_options.warn_delay = [&bouncer](const queue::StoredMessage& m, auto deferrals,
+                                            auto retry_until) {
+    return bouncer.warn_delay(m, deferrals, retry_until);
+  };
   delivery::Scheduler scheduler(
       spool,
       [&router](const queue::StoredMessage& m, std::span<const unsigned> rcpts) {
         return (*router)->deliver(m, rcpts);
       },
-      delivery::Scheduler::Options{.workers = cfg.queue.workers,
-                                   .first_retry = cfg.queue.first_retry,
-                                   .max_retry = cfg.queue.max_retry,
-                                   .lifetime = cfg.queue.lifetime,
-                                   .bounce = std::ref(bouncer)});
+      scheduler_options);
   scheduler_ptr = &scheduler;
   // Accounts: AUTH is offered on submission listeners when a credentials file is configured.
   std::optional<auth::CredentialStore> store;

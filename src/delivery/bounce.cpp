@@ -23,7 +23,56 @@ std::string address_field(std::string_view address) {
 }
 
 const char* action_name(RecipientStatus::Action a) {
-  return a == RecipientStatus::Action::kFailed ? "failed" : "delayed";
+  switch (a) {
+    case RecipientStatus::Action::kFailed:
+      return "failed";
+    case RecipientStatus::Action::kDelayed:
+      return "delayed";
+    case RecipientStatus::Action::kDelivered:
+      return "delivered";
+    case RecipientStatus::Action::kRelayed:
+      return "relayed";
+  }
+  return "failed";
+}
+
+// What the report is about, for its Subject and its words to a human: a failure if any
+// recipient failed, else a delay if any is delayed, else a success.
+enum class Kind { kFailure, kDelay, kSuccess };
+
+Kind kind_of(const std::vector<RecipientStatus>& recipients) {
+  Kind kind = Kind::kSuccess;
+  for (const auto& rcpt : recipients) {
+    if (rcpt.action == RecipientStatus::Action::kFailed) return Kind::kFailure;
+    if (rcpt.action == RecipientStatus::Action::kDelayed) kind = Kind::kDelay;
+  }
+  return kind;
+}
+
+const char* subject_of(Kind kind) {
+  switch (kind) {
+    case Kind::kFailure:
+      return "Undelivered Mail Returned to Sender";
+    case Kind::kDelay:
+      return "Delayed Mail (still being retried)";
+    case Kind::kSuccess:
+      return "Successful Mail Delivery Report";
+  }
+  return "";
+}
+
+const char* summary_of(Kind kind) {
+  switch (kind) {
+    case Kind::kFailure:
+      return "Your message could not be delivered to one or more recipients.\r\n";
+    case Kind::kDelay:
+      return "Your message has not been delivered yet; delivery is still being tried.\r\n";
+    case Kind::kSuccess:
+      return "Your message was delivered to the mailbox of the recipients marked \"delivered\".\r\n"
+             "Those marked \"relayed\" were handed to a server that will not report\r\n"
+             "whether it delivers them.\r\n";
+  }
+  return "";
 }
 
 }  // namespace
@@ -37,18 +86,16 @@ std::string_view header_block(std::string_view message) {
 std::optional<std::string> make_bounce(const BounceRequest& r) {
   if (r.sender.empty() || r.recipients.empty()) return std::nullopt;
   bool utf8 = !is_ascii(r.sender);
-  bool any_failed = false;
-  for (const auto& rcpt : r.recipients) {
+  for (const auto& rcpt : r.recipients)
     utf8 = utf8 || !is_ascii(rcpt.final_recipient) || !is_ascii(rcpt.original_recipient);
-    any_failed = any_failed || rcpt.action == RecipientStatus::Action::kFailed;
-  }
+  const Kind kind = kind_of(r.recipients);
+  const bool failure = kind == Kind::kFailure;
   const bool headers_only = r.headers_only || r.original.size() > r.max_original;
   const std::string b = r.boundary;
   std::string m;
   m += "From: Mail Delivery System <MAILER-DAEMON@" + r.reporting_mta + ">\r\n";
   m += "To: <" + r.sender + ">\r\n";
-  m += any_failed ? "Subject: Undelivered Mail Returned to Sender\r\n"
-                  : "Subject: Delayed Mail (still being retried)\r\n";
+  m += std::string("Subject: ") + subject_of(kind) + "\r\n";
   m += "Date: " + r.date + "\r\n";
   m += "Message-ID: <" + r.message_id + ">\r\n";
   m += "Auto-Submitted: auto-replied\r\n";  // RFC 3834: no auto-replies to this
@@ -61,8 +108,7 @@ std::optional<std::string> make_bounce(const BounceRequest& r) {
   m += "Content-Type: text/plain; charset=utf-8\r\n";
   m += "Content-Description: Notification\r\n\r\n";
   m += "This is the mail system at " + r.reporting_mta + ".\r\n\r\n";
-  m += any_failed ? "Your message could not be delivered to one or more recipients.\r\n"
-                  : "Your message has not been delivered yet; delivery is still being tried.\r\n";
+  m += summary_of(kind);
   m += "It is attached below (queue id " + r.queue_id + ").\r\n\r\n";
   for (const auto& rcpt : r.recipients) {
     m += "<" + rcpt.final_recipient + ">: " + action_name(rcpt.action);
@@ -92,6 +138,8 @@ std::optional<std::string> make_bounce(const BounceRequest& r) {
       m += "Diagnostic-Code: smtp; " + one_line(rcpt.diagnostic) + "\r\n";
     if (!rcpt.last_attempt_date.empty())
       m += "Last-Attempt-Date: " + rcpt.last_attempt_date + "\r\n";
+    if (rcpt.action == RecipientStatus::Action::kDelayed && !rcpt.will_retry_until.empty())
+      m += "Will-Retry-Until: " + rcpt.will_retry_until + "\r\n";
   }
   m += "\r\n";
 
@@ -99,13 +147,15 @@ std::optional<std::string> make_bounce(const BounceRequest& r) {
   if (headers_only) {
     m +=
         utf8 ? "Content-Type: message/global-headers\r\n" : "Content-Type: text/rfc822-headers\r\n";
-    m += "Content-Description: Undelivered message headers\r\n\r\n";
+    m += failure ? "Content-Description: Undelivered message headers\r\n\r\n"
+                 : "Content-Description: Message headers\r\n\r\n";
     std::string_view h = header_block(r.original);
     m += h;
     if (!h.ends_with("\r\n")) m += "\r\n";
   } else {
     m += utf8 ? "Content-Type: message/global\r\n" : "Content-Type: message/rfc822\r\n";
-    m += "Content-Description: Undelivered message\r\n\r\n";
+    m += failure ? "Content-Description: Undelivered message\r\n\r\n"
+                 : "Content-Description: Message\r\n\r\n";
     m += r.original;
     if (!r.original.ends_with("\r\n")) m += "\r\n";
   }

@@ -38,6 +38,57 @@ std::string status_of_reply(std::string_view reply) {
   return (!reply.empty() && reply[0] == '4') ? "4.0.0" : "5.0.0";
 }
 
+BounceRequest Bouncer::request_for(const queue::StoredMessage& message, const std::string& id,
+                                   std::time_t now, std::string_view tag) const {
+  const auto& envelope = message.envelope;
+  BounceRequest request;
+  request.reporting_mta = hostname_;
+  request.sender = envelope.reverse_path;
+  request.queue_id = message.id;
+  if (auto micros = queue::queue_id_micros(message.id))
+    request.arrival_date = smtp::rfc5322_date(static_cast<std::time_t>(*micros / 1000000));
+  request.date = smtp::rfc5322_date(now);
+  request.message_id = id + "." + std::string(tag) + "@" + hostname_;
+  request.boundary = "=_sealpost_" + id;
+  while (message.content.find(request.boundary) != std::string::npos) request.boundary += "_";
+  request.original = message.content;
+  request.envelope_id = envelope.envid;
+  return request;
+}
+
+RecipientStatus Bouncer::status_for(const queue::StoredMessage& message, unsigned rcpt) const {
+  const queue::RecipientDsn dsn = message.envelope.dsn_for(rcpt);
+  RecipientStatus status;
+  status.final_recipient = message.envelope.recipients.at(rcpt);
+  if (!dsn.orcpt_type.empty()) status.original_recipient = dsn.orcpt_type + ";" + dsn.orcpt;
+  return status;
+}
+
+bool Bouncer::queue_report(const queue::StoredMessage& message, const std::string& id,
+                           const BounceRequest& request, std::string_view what,
+                           std::size_t count) const {
+  const auto& envelope = message.envelope;
+  auto report = make_bounce(request);
+  if (!report) return true;
+  queue::Envelope report_envelope;
+  report_envelope.recipients = {envelope.reverse_path};
+  // A UTF-8 sender can only be reached with SMTPUTF8; the report itself is 8-bit then.
+  report_envelope.smtputf8 = envelope.smtputf8;
+  report_envelope.body_8bit = true;
+  report_envelope.requiretls = envelope.requiretls;
+  const std::string_view parts[] = {*report};
+  const auto result = spool_.commit(id, report_envelope, parts);
+  if (!result.ok()) {
+    spdlog::error("delivery: {} {} to <{}> cannot be queued: {}", message.id, what,
+                  envelope.reverse_path, result.what);
+    return false;
+  }
+  spdlog::info("delivery: {} {} {} queued to <{}> for {} recipient(s){}", message.id, what, id,
+               envelope.reverse_path, count, envelope.requiretls ? " requiretls headers-only" : "");
+  enqueue_(id);
+  return true;
+}
+
 bool Bouncer::operator()(const queue::StoredMessage& message,
                          std::span<const Scheduler::Failure> failures) const {
   const auto& envelope = message.envelope;
@@ -46,23 +97,11 @@ bool Bouncer::operator()(const queue::StoredMessage& message,
                  message.id, failures.size());
     return true;
   }
-  const std::time_t now = std::time(nullptr);
   const std::string id = queue::make_queue_id();
-  BounceRequest request;
-  request.reporting_mta = hostname_;
-  request.sender = envelope.reverse_path;
-  request.queue_id = message.id;
-  if (auto micros = queue::queue_id_micros(message.id))
-    request.arrival_date = smtp::rfc5322_date(static_cast<std::time_t>(*micros / 1000000));
-  request.date = smtp::rfc5322_date(now);
-  request.message_id = id + ".bounce@" + hostname_;
-  request.boundary = "=_sealpost_" + id;
-  while (message.content.find(request.boundary) != std::string::npos) request.boundary += "_";
-  request.original = message.content;
-  request.envelope_id = envelope.envid;
+  BounceRequest request = request_for(message, id, std::time(nullptr), "bounce");
   // RFC 8689 §5: the sender of a REQUIRETLS message asked for its content to cross the network
   // only under authenticated TLS; the report returns the header section, never the body, and
-  // travels under REQUIRETLS itself (below), whatever RET asked for.
+  // travels under REQUIRETLS itself (queue_report), whatever RET asked for.
   request.headers_only = envelope.ret == queue::Ret::kHdrs || envelope.requiretls;
   for (const auto& f : failures) {
     const queue::RecipientDsn dsn = envelope.dsn_for(f.rcpt);
@@ -73,9 +112,7 @@ bool Bouncer::operator()(const queue::StoredMessage& message,
                    envelope.recipients.at(f.rcpt));
       continue;
     }
-    RecipientStatus status;
-    status.final_recipient = envelope.recipients.at(f.rcpt);
-    if (!dsn.orcpt_type.empty()) status.original_recipient = dsn.orcpt_type + ";" + dsn.orcpt;
+    RecipientStatus status = status_for(message, f.rcpt);
     status.action = RecipientStatus::Action::kFailed;
     // RFC 3463 §3.5: X.4.7, delivery time expired; the last reply says what kept failing.
     status.status = f.expired ? "4.4.7" : status_of_reply(f.reply);
@@ -84,27 +121,63 @@ bool Bouncer::operator()(const queue::StoredMessage& message,
     request.recipients.push_back(std::move(status));
   }
   if (request.recipients.empty()) return true;
-  auto report = make_bounce(request);
-  if (!report) return true;
+  return queue_report(message, id, request, "bounce", failures.size());
+}
 
-  queue::Envelope bounce_envelope;
-  bounce_envelope.recipients = {envelope.reverse_path};
-  // A UTF-8 sender can only be reached with SMTPUTF8; the report itself is 8-bit then.
-  bounce_envelope.smtputf8 = envelope.smtputf8;
-  bounce_envelope.body_8bit = true;
-  bounce_envelope.requiretls = envelope.requiretls;
-  const std::string_view parts[] = {*report};
-  const auto result = spool_.commit(id, bounce_envelope, parts);
-  if (!result.ok()) {
-    spdlog::error("delivery: {} bounce to <{}> cannot be queued: {}", message.id,
-                  envelope.reverse_path, result.what);
-    return false;
+bool Bouncer::report_success(const queue::StoredMessage& message,
+                             std::span<const Scheduler::Success> successes) const {
+  const auto& envelope = message.envelope;
+  if (envelope.reverse_path.empty()) {
+    spdlog::info("delivery: {} from=<> gets no success report: {} recipient(s)", message.id,
+                 successes.size());
+    return true;
   }
-  spdlog::info("delivery: {} bounce {} queued to <{}> for {} recipient(s){}", message.id, id,
-               envelope.reverse_path, failures.size(),
-               envelope.requiretls ? " requiretls headers-only" : "");
-  enqueue_(id);
-  return true;
+  const std::string id = queue::make_queue_id();
+  BounceRequest request = request_for(message, id, std::time(nullptr), "dsn");
+  // RFC 3461 §4.3: RET governs what a failure report returns; a report of success returns the
+  // header section unless RET=FULL asked for the whole message (REQUIRETLS: never the body).
+  request.headers_only = envelope.ret != queue::Ret::kFull || envelope.requiretls;
+  for (const auto& s : successes) {
+    RecipientStatus status = status_for(message, s.rcpt);
+    // RFC 3464 §2.3.3: "delivered" into the mailbox (RFC 3461 §5.2.3); "relayed" to a server
+    // that took no DSN parameters and so will not report delivery (RFC 3461 §5.2.2).
+    status.action = s.delivered.relayed ? RecipientStatus::Action::kRelayed
+                                        : RecipientStatus::Action::kDelivered;
+    status.status = s.delivered.reply.empty() ? "2.0.0" : status_of_reply(s.delivered.reply);
+    if (status.status[0] != '2') status.status = "2.0.0";
+    status.remote_mta = s.delivered.remote_mta;
+    status.diagnostic = s.delivered.reply;
+    status.last_attempt_date = request.date;
+    request.recipients.push_back(std::move(status));
+  }
+  return queue_report(message, id, request, "success report", successes.size());
+}
+
+bool Bouncer::warn_delay(const queue::StoredMessage& message,
+                         std::span<const Scheduler::Deferral> deferrals,
+                         std::chrono::system_clock::time_point retry_until) const {
+  const auto& envelope = message.envelope;
+  if (envelope.reverse_path.empty()) {
+    spdlog::info("delivery: {} from=<> gets no delay warning: {} recipient(s)", message.id,
+                 deferrals.size());
+    return true;
+  }
+  const std::string id = queue::make_queue_id();
+  BounceRequest request = request_for(message, id, std::time(nullptr), "delay");
+  // As for success: the sender will get the message back, or see it delivered, later.
+  request.headers_only = envelope.ret != queue::Ret::kFull || envelope.requiretls;
+  const std::string until = smtp::rfc5322_date(std::chrono::system_clock::to_time_t(retry_until));
+  for (const auto& d : deferrals) {
+    RecipientStatus status = status_for(message, d.rcpt);
+    status.action = RecipientStatus::Action::kDelayed;
+    status.status = status_of_reply(d.reply);  // 4.x.x from the last deferral
+    if (status.status[0] != '4') status.status = "4.0.0";
+    status.diagnostic = d.reply;
+    status.last_attempt_date = request.date;
+    status.will_retry_until = until;  // RFC 3464 §2.3.9
+    request.recipients.push_back(std::move(status));
+  }
+  return queue_report(message, id, request, "delay warning", deferrals.size());
 }
 
 }  // namespace sealpost::delivery

@@ -7,6 +7,8 @@
 // restart skips them. Retry times are not persisted: recovery makes everything due again (held
 // messages stay held: that is in the spool too). A progress record lost in a crash means a
 // repeat for those recipients (at least once, RFC 5321 §6.1); Maildir names absorb local ones.
+// NOTIFY (RFC 3461 §4.1) is read here for successes and delays: who gets a report, and when;
+// the failure filter is the bounce hook's (delivery/bouncer.cpp).
 #include "delivery/scheduler.hpp"
 
 #include <spdlog/spdlog.h>
@@ -28,9 +30,23 @@ namespace sealpost::delivery {
 struct Scheduler::Attempt {
   enum class Kind { kFinished, kRetry, kLost } kind = Kind::kFinished;
   std::vector<Deferral> deferrals;  // their rcpts are what stays pending
+  bool delay_warned = false;        // the message's delay warning is done
 };
 
 namespace {
+
+// RFC 3461 §4.1: SUCCESS only when asked for; and a server that took the DSN parameters
+// reports delivery itself (§5.2.1), so only a "relayed" to one that did not is ours to send.
+bool wants_success(const queue::RecipientDsn& dsn, const Delivered& delivered) {
+  return (dsn.notify & queue::kNotifySuccess) != 0 &&
+         !(delivered.relayed && delivered.dsn_passed_on);
+}
+
+// RFC 3461 §4.1: DELAY when asked for; with no NOTIFY the default is FAILURE with DELAY at the
+// MTA's discretion, which we take. NEVER, or FAILURE/SUCCESS without DELAY: no warning.
+bool wants_delay(const queue::RecipientDsn& dsn) {
+  return dsn.notify == 0 || (dsn.notify & queue::kNotifyDelay) != 0;
+}
 
 Scheduler::ControlResult from_commit(const queue::CommitResult& r) {
   if (r.ok()) return {};
@@ -145,9 +161,10 @@ void Scheduler::run() {
     Entry& entry = entries_.at(id);
     entry.state = State::kActive;
     std::vector<unsigned> pending = entry.pending;
+    const bool delay_warned = entry.delay_warned;
     ++in_flight_;
     lock.unlock();
-    Attempt result = attempt(id, std::move(pending));
+    Attempt result = attempt(id, std::move(pending), delay_warned);
     lock.lock();
     finish(id, result, lock);
     --in_flight_;
@@ -155,8 +172,10 @@ void Scheduler::run() {
   }
 }
 
-Scheduler::Attempt Scheduler::attempt(const std::string& id, std::vector<unsigned> pending) {
+Scheduler::Attempt Scheduler::attempt(const std::string& id, std::vector<unsigned> pending,
+                                      bool delay_warned) {
   Attempt result;
+  result.delay_warned = delay_warned;
   const auto message = spool_.load(id);
   if (!message) {
     // load() logged why (or it was deleted meanwhile); a corrupt record is never delivered.
@@ -190,13 +209,17 @@ Scheduler::Attempt Scheduler::attempt(const std::string& id, std::vector<unsigne
   }
 
   std::vector<Failure> failures;
+  std::vector<Success> successes;
   for (std::size_t k = 0; k < pending.size(); ++k) {
     const unsigned i = pending[k];
     std::visit(
         [&](auto& o) {
           using T = std::decay_t<decltype(o)>;
           if constexpr (std::is_same_v<T, Delivered>) {
-            spdlog::info("delivery: {} to=<{}> delivered", id, recipients[i]);
+            spdlog::info("delivery: {} to=<{}> {}", id, recipients[i],
+                         o.relayed ? "delivered (relayed)" : "delivered");
+            if (wants_success(message->envelope.dsn_for(i), o))
+              successes.push_back(Success{i, std::move(o)});
           } else if constexpr (std::is_same_v<T, TempFail>) {
             spdlog::warn("delivery: {} to=<{}> deferred: {}", id, recipients[i], o.reply);
             result.deferrals.push_back(Deferral{i, std::move(o.reply)});
@@ -219,8 +242,13 @@ Scheduler::Attempt Scheduler::attempt(const std::string& id, std::vector<unsigne
       for (auto& d : result.deferrals)
         failures.push_back(Failure{d.rcpt, std::move(d.reply), true});
       result.deferrals.clear();
+    } else if (!result.delay_warned && options_.delay_warning.count() > 0 &&
+               age > options_.delay_warning) {
+      // Before report() adds the failures it could not queue: those are not delays.
+      result.delay_warned = warn_delay(*message, result.deferrals);
     }
   }
+  if (!successes.empty()) report_success(*message, successes);
   if (!failures.empty() && !report(*message, failures, result)) {
     std::ranges::sort(result.deferrals, {}, &Deferral::rcpt);
   }
@@ -264,8 +292,46 @@ bool Scheduler::report(const queue::StoredMessage& message, std::vector<Failure>
   return false;
 }
 
+void Scheduler::report_success(const queue::StoredMessage& message,
+                               std::span<const Success> successes) {
+  if (!options_.report_success) return;
+  bool queued = false;
+  try {
+    queued = options_.report_success(message, successes);
+  } catch (const std::exception& e) {
+    spdlog::error("delivery: {} success report threw: {}", message.id, e.what());
+  }
+  // Delivered stays delivered: a second delivery to get a report through would be worse.
+  if (!queued)
+    spdlog::error("delivery: {} success report for {} recipient(s) lost: it could not be queued",
+                  message.id, successes.size());
+}
+
+bool Scheduler::warn_delay(const queue::StoredMessage& message,
+                           std::span<const Deferral> deferrals) {
+  std::vector<Deferral> owed;
+  for (const Deferral& d : deferrals) {
+    if (wants_delay(message.envelope.dsn_for(d.rcpt))) owed.push_back(d);
+  }
+  // The deferred set only shrinks, so nobody here wanting one means nobody ever will.
+  if (owed.empty() || !options_.warn_delay) return true;
+  const auto arrival = std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::microseconds(queue::queue_id_micros(message.id).value_or(0))));
+  bool queued = false;
+  try {
+    queued = options_.warn_delay(message, owed, arrival + options_.lifetime);
+  } catch (const std::exception& e) {
+    spdlog::error("delivery: {} delay warning threw: {}", message.id, e.what());
+  }
+  if (!queued)
+    spdlog::warn("delivery: {} delay warning not queued: tried again next time", message.id);
+  return queued;
+}
+
 void Scheduler::finish(const std::string& id, Attempt& result, std::unique_lock<std::mutex>& lock) {
   Entry& entry = entries_.at(id);  // an active entry is only ever erased here
+  entry.delay_warned = entry.delay_warned || result.delay_warned;
   if (result.kind == Attempt::Kind::kRetry && !entry.deleted) {
     ++entry.attempts;
     entry.pending.clear();

@@ -3,6 +3,9 @@
 // destination); a Delivered or PermFailed recipient is never attempted again, and PermFailed
 // ones (and TempFailed ones past the lifetime) are reported to the sender through the bounce
 // hook before the message leaves the spool. TempFail is retried with exponential backoff.
+// It also decides which other DSNs (RFC 3461 §4.1 NOTIFY) are owed: a success report for the
+// recipients delivered at an attempt that asked for SUCCESS, and one delay warning per message
+// once it has waited longer than delay_warning, both through their own hooks.
 // Queue control: hold (never attempted until released), release, delete and flush (deferred
 // messages due now); hold and delete are recorded durably in the spool first.
 #pragma once
@@ -42,22 +45,41 @@ class Scheduler {
   // so no failure goes unreported because a disk was full.
   using BounceFn =
       std::function<bool(const queue::StoredMessage&, std::span<const Failure> failures)>;
+  // A recipient delivered (to its mailbox, or handed to a server that does not report
+  // delivery itself) that asked for NOTIFY=SUCCESS.
+  struct Success {
+    unsigned rcpt = 0;
+    Delivered delivered;
+  };
+  // Reports successes (one call per message and attempt). False when the report could not be
+  // queued: logged, but the recipients stay delivered (delivering again is worse).
+  using SuccessFn =
+      std::function<bool(const queue::StoredMessage&, std::span<const Success> successes)>;
+  // A recipient left for a later attempt, and why.
+  struct Deferral {
+    unsigned rcpt = 0;  // index into envelope.recipients
+    std::string reply;  // "451 4.4.1 connection to mx.example.com refused"
+  };
+  // Warns that recipients are still deferred and will be retried until `retry_until` (arrival
+  // plus the lifetime). False when it could not be queued: tried again at the next attempt.
+  using DelayFn = std::function<bool(const queue::StoredMessage&, std::span<const Deferral>,
+                                     std::chrono::system_clock::time_point retry_until)>;
 
   struct Options {
     unsigned workers = 1;
     std::chrono::seconds first_retry{60};
     std::chrono::seconds max_retry{3600};
     std::chrono::seconds lifetime{5 * 24 * 3600};
-    BounceFn bounce;  // empty: failures are only logged
+    // How long after arrival a message still deferred gets its one delay warning; 0: never.
+    std::chrono::seconds delay_warning{0};
+    BounceFn bounce;           // empty: failures are only logged
+    SuccessFn report_success;  // empty: no success reports
+    DelayFn warn_delay;        // empty: no delay warnings
   };
 
   // Where a message stands. kQueued: due now, waiting for a worker; kDeferred: a recipient got
   // TempFail, next attempt at a set time; kHeld: by the administrator; kActive: being attempted.
   enum class State { kQueued, kDeferred, kHeld, kActive };
-  struct Deferral {
-    unsigned rcpt = 0;  // index into envelope.recipients
-    std::string reply;  // "451 4.4.1 connection to mx.example.com refused"
-  };
   struct Status {
     State state = State::kQueued;
     unsigned attempts = 0;  // finished attempts that deferred it
@@ -121,12 +143,18 @@ class Scheduler {
     std::vector<unsigned> pending;    // recipients still to deliver; empty before the first try
     bool hold_after_attempt = false;  // held while kActive
     bool deleted = false;             // deleted while kActive
+    // Its delay warning is done (sent, or nobody wanted one). In memory only: a restart may
+    // send a second one.
+    bool delay_warned = false;
   };
   struct Attempt;
 
   void run();
-  Attempt attempt(const std::string& id, std::vector<unsigned> pending);
+  Attempt attempt(const std::string& id, std::vector<unsigned> pending, bool delay_warned);
   bool report(const queue::StoredMessage& message, std::vector<Failure>& failures, Attempt& result);
+  void report_success(const queue::StoredMessage& message, std::span<const Success> successes);
+  // True once the warning is done: sent, or owed to no recipient.
+  bool warn_delay(const queue::StoredMessage& message, std::span<const Deferral> deferrals);
   // Spool record of the attempted recipients not deferred, so a restart skips them.
   void record_finished(const std::string& id, std::span<const unsigned> attempted,
                        std::span<const Deferral> deferred);

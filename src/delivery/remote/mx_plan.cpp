@@ -159,8 +159,15 @@ Outcome recipient_outcome(const smtp::RecipientResult& r, const smtp::Transactio
   smtp::Outcome o = r.outcome != smtp::Outcome::kPending ? r.outcome : t.outcome;
   const smtp::Reply& reply = r.reply.code != 0 ? r.reply : t.reply;
   switch (o) {
-    case smtp::Outcome::kDelivered:
-      return Delivered{};
+    case smtp::Outcome::kDelivered: {
+      // The server took it: a success DSN, if one is owed, says "relayed" (RFC 3461 §5.2.2),
+      // or nothing when the server took the DSN parameters and reports itself (§5.2.1).
+      Delivered delivered;
+      delivered.relayed = true;
+      delivered.dsn_passed_on = t.dsn_passed_on;
+      if (reply.code != 0) delivered.reply = reply.summary();
+      return delivered;
+    }
     case smtp::Outcome::kPermFail:
       if (reply.code != 0 && reply.permanent()) return PermFail{reply.summary()};
       // Refused by us before the server could say (SMTPUTF8 or 8BITMIME missing, RFC 6531 §3.2).

@@ -73,6 +73,9 @@ std::vector<Outcome> relay_outcomes(const AttemptResult& r, std::size_t recipien
   if (r.recipients) {
     std::vector<Outcome> out = *r.recipients;
     out.resize(recipients, defer("4.3.0", "internal: no outcome for this recipient"));
+    for (Outcome& o : out) {  // Remote-MTA of a "relayed" DSN (RFC 3464 §2.3.5)
+      if (auto* delivered = std::get_if<Delivered>(&o)) delivered->remote_mta = std::string(relay);
+    }
     return out;
   }
   const smtp::SessionFailure& f = r.session_failure;

@@ -162,6 +162,9 @@ class Run {
       }
       if (r.recipients) {
         log(host.name, address, &req, &r, outcomes_summary(*r.recipients));
+        for (Outcome& o : *r.recipients) {  // Remote-MTA of a "relayed" DSN (RFC 3464 §2.3.5)
+          if (auto* delivered = std::get_if<Delivered>(&o)) delivered->remote_mta = host.name;
+        }
         return std::move(*r.recipients);
       }
       last = r.failure;

@@ -325,6 +325,18 @@ TEST(ConfigErrors, QueueTiming) {
   expect_error("[queue]\nfirst_retry = 600\nmax_retry = 60\n", 10, "queue.max_retry",
                "must not be shorter");
   expect_error("[queue]\nlifetime = 1\n", 11, "queue.lifetime", "between 60");
+  expect_error("[queue]\ndelay_warning = -1\n", 11, "queue.delay_warning", "between 0");
+}
+
+TEST(ConfigQueue, DelayWarningDefaultAndPrinted) {
+  // Default 4 hours (sealpost.toml(5) says why); 0 turns it off; a few seconds is allowed.
+  EXPECT_EQ(load_string(kHead, "d.toml", "/").queue.delay_warning.count(), 4 * 3600);
+  Config off = load_string(std::string(kHead) + "[queue]\ndelay_warning = 0\n", "t.toml", "/");
+  EXPECT_EQ(off.queue.delay_warning.count(), 0);
+  Config c = load_string(std::string(kHead) + "[queue]\ndelay_warning = 3\n", "t.toml", "/");
+  EXPECT_EQ(c.queue.delay_warning.count(), 3);
+  EXPECT_NE(to_toml(c).find("\ndelay_warning = 3\n"), std::string::npos);
+  EXPECT_EQ(load_string(to_toml(off), "again.toml", "/").queue.delay_warning.count(), 0);
 }
 
 TEST(ConfigOutbound, ParsedAndPrinted) {

@@ -97,6 +97,78 @@ TEST(Bounce, DelayedNoticeAndNoHeaderInjection) {
   EXPECT_EQ(m->find("\r\nX-Injected"), std::string::npos);
 }
 
+TEST(Bounce, DelayedCarriesWillRetryUntil) {
+  BounceRequest r = request();
+  r.recipients[0].action = RecipientStatus::Action::kDelayed;
+  r.recipients[0].status = "4.2.0";
+  r.recipients[0].remote_mta.clear();
+  r.recipients[0].diagnostic = "451 4.2.0 try later";
+  r.recipients[0].will_retry_until = "Fri, 04 Dec 2026 10:00:00 +0000";
+  r.headers_only = true;
+  auto m = make_bounce(r);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->find("Action: delayed\r\nStatus: 4.2.0\r\n"
+                    "Diagnostic-Code: smtp; 451 4.2.0 try later\r\n"
+                    "Will-Retry-Until: Fri, 04 Dec 2026 10:00:00 +0000\r\n"),
+            std::string::npos)
+      << *m;
+  EXPECT_EQ(m->find("Remote-MTA"), std::string::npos);
+  EXPECT_NE(m->find("Content-Description: Message headers\r\n"), std::string::npos);
+  // Only a delay has a retry horizon (RFC 3464 §2.3.9).
+  r.recipients[0].action = RecipientStatus::Action::kFailed;
+  m = make_bounce(r);
+  EXPECT_EQ(m->find("Will-Retry-Until"), std::string::npos);
+}
+
+TEST(Bounce, SuccessReportDeliveredAndRelayed) {
+  BounceRequest r = request();
+  r.recipients.clear();
+  RecipientStatus local;
+  local.final_recipient = "carol@example.org";
+  local.action = RecipientStatus::Action::kDelivered;
+  local.status = "2.0.0";
+  r.recipients.push_back(local);
+  RecipientStatus relayed;
+  relayed.final_recipient = "bob@remote.test";
+  relayed.original_recipient = "rfc822;Bob@remote.test";
+  relayed.action = RecipientStatus::Action::kRelayed;
+  relayed.status = "2.0.0";
+  relayed.remote_mta = "mx.remote.test";
+  relayed.diagnostic = "250 2.0.0 queued as 4XyZ";
+  r.recipients.push_back(relayed);
+  r.headers_only = true;
+  auto m = make_bounce(r);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->find("Subject: Successful Mail Delivery Report\r\n"), std::string::npos);
+  EXPECT_NE(m->find("\r\n\r\nFinal-Recipient: rfc822;carol@example.org\r\n"
+                    "Action: delivered\r\nStatus: 2.0.0\r\n"),
+            std::string::npos)
+      << *m;
+  EXPECT_NE(m->find("\r\nOriginal-Recipient: rfc822;Bob@remote.test\r\n"
+                    "Final-Recipient: rfc822;bob@remote.test\r\nAction: relayed\r\n"
+                    "Status: 2.0.0\r\nRemote-MTA: dns; mx.remote.test\r\n"
+                    "Diagnostic-Code: smtp; 250 2.0.0 queued as 4XyZ\r\n"),
+            std::string::npos)
+      << *m;
+  // Headers only, and not worded as a failure.
+  EXPECT_NE(m->find("Content-Type: text/rfc822-headers\r\n"), std::string::npos);
+  EXPECT_EQ(m->find("Hello Bob."), std::string::npos);
+  EXPECT_EQ(m->find("Undelivered"), std::string::npos);
+  EXPECT_EQ(m->find("could not be delivered"), std::string::npos);
+  EXPECT_EQ(count(*m, "\n"), count(*m, "\r\n"));
+}
+
+TEST(Bounce, AFailureAmongOthersMakesItAFailureReport) {
+  BounceRequest r = request();
+  RecipientStatus delayed = r.recipients[0];
+  delayed.action = RecipientStatus::Action::kDelayed;
+  r.recipients.insert(r.recipients.begin(), delayed);
+  auto m = make_bounce(r);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->find("Subject: Undelivered Mail Returned to Sender\r\n"), std::string::npos);
+  EXPECT_NE(m->find("Content-Description: Undelivered message\r\n"), std::string::npos);
+}
+
 TEST(Bounce, Utf8AddressesUseGlobalTypes) {
   BounceRequest r = request();
   r.recipients[0].final_recipient =

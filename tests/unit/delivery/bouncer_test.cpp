@@ -1,10 +1,13 @@
 // Bouncer: the report is committed durably from <> to the original sender and enqueued; a
 // message from <> is never bounced; RFC 3463 status codes come from the failing reply; the
 // report on a REQUIRETLS message goes with REQUIRETLS and returns headers only (RFC 8689 §5).
+// Success reports ("delivered", "relayed" with Remote-MTA) and delay warnings (Will-Retry-Until)
+// return headers only unless RET=FULL, and never go to <>.
 #include "delivery/bouncer.hpp"
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <string>
 #include <vector>
 
@@ -143,6 +146,124 @@ TEST(Bouncer, NothingToReportQueuesNothing) {
   const Scheduler::Failure failures[] = {{0, "550 5.1.1 no", false}};
   QuietLogs quiet;
   EXPECT_TRUE(bouncer(message, failures));
+  EXPECT_EQ(enqueued, 0);
+  EXPECT_TRUE(spool.queued_ids().empty());
+}
+
+Scheduler::Success success(unsigned rcpt, bool relayed) {
+  Scheduler::Success s;
+  s.rcpt = rcpt;
+  if (relayed) {
+    s.delivered.relayed = true;
+    s.delivered.remote_mta = "mx.example.com";
+    s.delivered.reply = "250 2.0.0 Ok: queued as 4XyZ";
+  }
+  return s;
+}
+
+TEST(Bouncer, SuccessReportDeliveredAndRelayedWithHeadersOnly) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  std::vector<std::string> enqueued;
+  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+  auto message = original("alice@example.org");
+  message.envelope.envid = "QQ314159";
+  message.envelope.recipient_dsn = {
+      {queue::kNotifySuccess, "", ""},
+      {queue::kNotifySuccess, "rfc822", "Gone@Example.com"},
+      {},
+  };
+  const Scheduler::Success successes[] = {success(0, false), success(1, true)};
+  QuietLogs quiet;
+  ASSERT_TRUE(bouncer.report_success(message, successes));
+  ASSERT_EQ(enqueued.size(), 1u);
+  const auto report = spool.load(enqueued[0]);
+  ASSERT_TRUE(report);
+  EXPECT_EQ(report->envelope.reverse_path, "");  // from <>, like every DSN
+  EXPECT_EQ(report->envelope.recipients, std::vector<std::string>{"alice@example.org"});
+  const std::string& c = report->content;
+  EXPECT_NE(c.find("Subject: Successful Mail Delivery Report\r\n"), std::string::npos);
+  EXPECT_NE(c.find("Original-Envelope-Id: QQ314159\r\n"), std::string::npos);
+  EXPECT_NE(c.find("Final-Recipient: rfc822;ok@example.org\r\nAction: delivered\r\n"
+                   "Status: 2.0.0\r\n"),
+            std::string::npos)
+      << c;
+  EXPECT_NE(c.find("Original-Recipient: rfc822;Gone@Example.com\r\n"
+                   "Final-Recipient: rfc822;gone@example.com\r\nAction: relayed\r\n"
+                   "Status: 2.0.0\r\nRemote-MTA: dns; mx.example.com\r\n"
+                   "Diagnostic-Code: smtp; 250 2.0.0 Ok: queued as 4XyZ\r\n"),
+            std::string::npos)
+      << c;
+  EXPECT_EQ(c.find("late@example.net"), std::string::npos);
+  // RFC 3461 §4.3: no RET=FULL, so the header section only.
+  EXPECT_NE(c.find("Content-Type: text/rfc822-headers\r\n"), std::string::npos);
+  EXPECT_NE(c.find("\r\nFrom: alice@example.org\r\nSubject: hi\r\n"), std::string::npos);
+  EXPECT_EQ(c.find("Hello."), std::string::npos);
+}
+
+TEST(Bouncer, SuccessReportReturnsTheWholeMessageOnlyForRetFull) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  std::vector<std::string> enqueued;
+  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+  auto message = original("alice@example.org");
+  message.envelope.ret = queue::Ret::kFull;
+  const Scheduler::Success successes[] = {success(0, false)};
+  QuietLogs quiet;
+  ASSERT_TRUE(bouncer.report_success(message, successes));
+  message.envelope.ret = queue::Ret::kHdrs;
+  ASSERT_TRUE(bouncer.report_success(message, successes));
+  message.envelope.ret = queue::Ret::kFull;
+  message.envelope.requiretls = true;  // RFC 8689 §5 wins over RET=FULL
+  ASSERT_TRUE(bouncer.report_success(message, successes));
+  ASSERT_EQ(enqueued.size(), 3u);
+  EXPECT_NE(spool.load(enqueued[0])->content.find("Content-Type: message/rfc822\r\n"),
+            std::string::npos);
+  EXPECT_NE(spool.load(enqueued[0])->content.find("Hello."), std::string::npos);
+  EXPECT_EQ(spool.load(enqueued[1])->content.find("Hello."), std::string::npos);
+  EXPECT_EQ(spool.load(enqueued[2])->content.find("Hello."), std::string::npos);
+  EXPECT_TRUE(spool.load(enqueued[2])->envelope.requiretls);
+}
+
+TEST(Bouncer, DelayWarningCarriesStatusAndWillRetryUntil) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  std::vector<std::string> enqueued;
+  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+  const auto message = original("alice@example.org");
+  const Scheduler::Deferral deferrals[] = {{2, "451 4.4.1 connection refused"},
+                                           {1, "452 no enhanced code"}};
+  const auto until = std::chrono::system_clock::from_time_t(1796378400);  // 2026-12-04 10:00
+  QuietLogs quiet;
+  ASSERT_TRUE(bouncer.warn_delay(message, deferrals, until));
+  ASSERT_EQ(enqueued.size(), 1u);
+  const std::string c = spool.load(enqueued[0])->content;
+  EXPECT_NE(c.find("Subject: Delayed Mail (still being retried)\r\n"), std::string::npos);
+  EXPECT_NE(c.find("Final-Recipient: rfc822;late@example.net\r\nAction: delayed\r\n"
+                   "Status: 4.4.1\r\nDiagnostic-Code: smtp; 451 4.4.1 connection refused\r\n"),
+            std::string::npos)
+      << c;
+  EXPECT_NE(c.find("Final-Recipient: rfc822;gone@example.com\r\nAction: delayed\r\n"
+                   "Status: 4.0.0\r\n"),
+            std::string::npos)
+      << c;
+  EXPECT_NE(c.find("Will-Retry-Until: Fri, 04 Dec 2026 10:00:00 +0000\r\n"), std::string::npos)
+      << c;
+  EXPECT_NE(c.find("Content-Type: text/rfc822-headers\r\n"), std::string::npos);
+  EXPECT_EQ(c.find("Hello."), std::string::npos);
+  EXPECT_EQ(c.find("ok@example.org"), std::string::npos);
+}
+
+TEST(Bouncer, NoSuccessReportOrDelayWarningToTheNullSender) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  int enqueued = 0;
+  Bouncer bouncer(spool, "mail.example.org", [&](std::string) { ++enqueued; });
+  const Scheduler::Success successes[] = {success(0, true)};
+  const Scheduler::Deferral deferrals[] = {{1, "451 4.4.1 refused"}};
+  QuietLogs quiet;
+  EXPECT_TRUE(bouncer.report_success(original(""), successes));
+  EXPECT_TRUE(bouncer.warn_delay(original(""), deferrals, std::chrono::system_clock::now()));
   EXPECT_EQ(enqueued, 0);
   EXPECT_TRUE(spool.queued_ids().empty());
 }

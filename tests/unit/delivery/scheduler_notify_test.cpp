@@ -1,0 +1,278 @@
+// Scheduler's DSN hooks beyond failures (RFC 3461 §4.1 NOTIFY): a success report per attempt
+// for the recipients delivered that asked for SUCCESS, none for a next hop that took the DSN
+// parameters; one delay warning per message once it is older than delay_warning, for the
+// recipients still deferred with NOTIFY=DELAY or no NOTIFY, never for NEVER or FAILURE alone.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "delivery/scheduler.hpp"
+#include "queue/queue_id.hpp"
+#include "test_support.hpp"
+
+namespace sealpost::delivery {
+namespace {
+
+using namespace std::chrono_literals;
+using sealpost::testing::QuietLogs;
+using sealpost::testing::TempDir;
+
+constexpr std::uint8_t kSuccess = queue::kNotifySuccess;
+constexpr std::uint8_t kFailure = queue::kNotifyFailure;
+constexpr std::uint8_t kDelay = queue::kNotifyDelay;
+constexpr std::uint8_t kNever = queue::kNotifyNever;
+
+// One recipient per NOTIFY value given (0: none given).
+std::string commit(queue::Spool& spool, const std::vector<std::uint8_t>& notify) {
+  queue::Envelope envelope;
+  envelope.reverse_path = "s@example.net";
+  for (std::size_t i = 0; i < notify.size(); ++i) {
+    envelope.recipients.push_back("r" + std::to_string(i) + "@example.com");
+    queue::RecipientDsn dsn;
+    dsn.notify = notify[i];
+    envelope.recipient_dsn.push_back(dsn);
+  }
+  const std::string id = queue::make_queue_id();
+  const std::string content = "Subject: hi\r\n\r\nbody\r\n";
+  const std::string_view parts[] = {content};
+  const auto result = spool.commit(id, envelope, parts);
+  EXPECT_TRUE(result.ok()) << result.what;
+  return id;
+}
+
+bool drained(const Scheduler& scheduler, std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (scheduler.pending() != 0) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+Delivered relayed(bool dsn_passed_on) {
+  Delivered d;
+  d.relayed = true;
+  d.dsn_passed_on = dsn_passed_on;
+  d.remote_mta = "mx.example.com";
+  d.reply = "250 2.0.0 queued";
+  return d;
+}
+
+// Answers per recipient from a script: the Nth attempt gets script[N], then the last forever.
+Scheduler::DeliverFn scripted(std::map<unsigned, std::vector<Outcome>> script) {
+  auto calls = std::make_shared<std::map<unsigned, unsigned>>();
+  auto mutex = std::make_shared<std::mutex>();
+  return Scheduler::each_recipient(
+      [script = std::move(script), calls, mutex](const queue::StoredMessage&, unsigned rcpt) {
+        std::lock_guard lock(*mutex);
+        const auto& answers = script.at(rcpt);
+        const unsigned n = (*calls)[rcpt]++;
+        return answers[std::min<std::size_t>(n, answers.size() - 1)];
+      });
+}
+
+// What the hooks were asked to report: one entry per call, the recipient indexes in it.
+struct Recorder {
+  std::mutex mutex;
+  std::vector<std::vector<unsigned>> success_calls;
+  std::vector<std::vector<Delivered>> success_outcomes;
+  std::vector<std::vector<unsigned>> delay_calls;
+  std::vector<std::string> delay_replies;
+  std::chrono::system_clock::time_point retry_until{};
+  int delay_refusals = 0;
+
+  void attach(Scheduler::Options& options) {
+    options.report_success = [this](const queue::StoredMessage&,
+                                    std::span<const Scheduler::Success> successes) {
+      std::lock_guard lock(mutex);
+      std::vector<unsigned> rcpts;
+      std::vector<Delivered> outcomes;
+      for (const auto& s : successes) {
+        rcpts.push_back(s.rcpt);
+        outcomes.push_back(s.delivered);
+      }
+      success_calls.push_back(rcpts);
+      success_outcomes.push_back(outcomes);
+      return true;
+    };
+    options.warn_delay = [this](const queue::StoredMessage&,
+                                std::span<const Scheduler::Deferral> deferrals,
+                                std::chrono::system_clock::time_point until) {
+      std::lock_guard lock(mutex);
+      std::vector<unsigned> rcpts;
+      for (const auto& d : deferrals) {
+        rcpts.push_back(d.rcpt);
+        delay_replies.push_back(d.reply);
+      }
+      delay_calls.push_back(rcpts);
+      retry_until = until;
+      if (delay_refusals > 0) {
+        --delay_refusals;
+        return false;
+      }
+      return true;
+    };
+  }
+};
+
+Scheduler::Options fast_options() {
+  Scheduler::Options options;
+  options.first_retry = 0s;  // retry at once: the tests wait for outcomes, not for clocks
+  options.max_retry = 1s;
+  return options;
+}
+
+TEST(SchedulerNotify, SuccessOnlyForNotifySuccessAndNotWhenTheNextHopReports) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  Recorder recorder;
+  Scheduler::Options options = fast_options();
+  recorder.attach(options);
+  Scheduler scheduler(spool,
+                      scripted({{0, {Delivered{}}},     // SUCCESS, local: "delivered"
+                                {1, {Delivered{}}},     // no NOTIFY: nothing
+                                {2, {relayed(true)}},   // SUCCESS, next hop took DSN
+                                {3, {relayed(false)}},  // SUCCESS,FAILURE, it did not
+                                {4, {Delivered{}}},     // FAILURE only
+                                {5, {Delivered{}}}}),   // NEVER
+                      options);
+  scheduler.start();
+  scheduler.enqueue(commit(spool, {kSuccess, 0, kSuccess, kSuccess | kFailure, kFailure, kNever}));
+  ASSERT_TRUE(drained(scheduler));
+  std::lock_guard lock(recorder.mutex);
+  ASSERT_EQ(recorder.success_calls.size(), 1u);  // one report for the message
+  EXPECT_EQ(recorder.success_calls[0], (std::vector<unsigned>{0, 3}));
+  const auto& outcomes = recorder.success_outcomes[0];
+  EXPECT_FALSE(outcomes[0].relayed);
+  EXPECT_TRUE(outcomes[1].relayed);
+  EXPECT_EQ(outcomes[1].remote_mta, "mx.example.com");
+  EXPECT_EQ(outcomes[1].reply, "250 2.0.0 queued");
+  EXPECT_TRUE(recorder.delay_calls.empty());  // delay_warning is 0: off
+}
+
+TEST(SchedulerNotify, OneSuccessReportPerAttempt) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  Recorder recorder;
+  Scheduler::Options options = fast_options();
+  recorder.attach(options);
+  Scheduler scheduler(
+      spool, scripted({{0, {Delivered{}}}, {1, {TempFail{"451 4.2.0 later"}, Delivered{}}}}),
+      options);
+  scheduler.start();
+  scheduler.enqueue(commit(spool, {kSuccess, kSuccess}));
+  ASSERT_TRUE(drained(scheduler));
+  std::lock_guard lock(recorder.mutex);
+  ASSERT_EQ(recorder.success_calls.size(), 2u);
+  EXPECT_EQ(recorder.success_calls[0], std::vector<unsigned>{0});
+  EXPECT_EQ(recorder.success_calls[1], std::vector<unsigned>{1});
+}
+
+TEST(SchedulerNotify, OneDelayWarningPerMessageForDelayOrNoNotify) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  Recorder recorder;
+  Scheduler::Options options = fast_options();
+  options.delay_warning = 1s;
+  options.lifetime = 3600s;
+  recorder.attach(options);
+  const TempFail later{"451 4.2.0 try later"};
+  std::map<unsigned, std::vector<Outcome>> script;
+  for (unsigned i = 0; i < 6; ++i) script[i] = {later, later, later, later, Delivered{}};
+  Scheduler scheduler(spool, scripted(script), options);
+  scheduler.start();
+  const auto before = std::chrono::system_clock::now();
+  const std::string id = commit(spool, {0, kDelay, kDelay | kFailure, kNever, kFailure, kSuccess});
+  std::this_thread::sleep_for(1100ms);  // older than delay_warning at the first attempt
+  QuietLogs quiet;
+  scheduler.enqueue(id);
+  ASSERT_TRUE(drained(scheduler));
+  std::lock_guard lock(recorder.mutex);
+  ASSERT_EQ(recorder.delay_calls.size(), 1u);  // four deferrals, one warning
+  EXPECT_EQ(recorder.delay_calls[0], (std::vector<unsigned>{0, 1, 2}));
+  EXPECT_EQ(recorder.delay_replies[0], "451 4.2.0 try later");
+  // Will-Retry-Until is arrival + lifetime.
+  EXPECT_GE(recorder.retry_until, before + 3600s - 1s);
+  EXPECT_LE(recorder.retry_until, before + 3600s + 2s);
+}
+
+TEST(SchedulerNotify, NoDelayWarningBeforeItIsDueOrForNeverAndFailureOnly) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  Recorder recorder;
+  Scheduler::Options options = fast_options();
+  options.delay_warning = 1s;
+  recorder.attach(options);
+  const TempFail later{"451 4.2.0 try later"};
+  Scheduler scheduler(
+      spool, scripted({{0, {later, later, Delivered{}}}, {1, {later, later, Delivered{}}}}),
+      options);
+  scheduler.start();
+  QuietLogs quiet;
+  // Young: delivered before it is a second old.
+  scheduler.enqueue(commit(spool, {0, kDelay}));
+  ASSERT_TRUE(drained(scheduler));
+  // Old enough, but nobody wants to hear of a delay.
+  const std::string id = commit(spool, {kNever, kFailure});
+  std::this_thread::sleep_for(1100ms);
+  scheduler.enqueue(id);
+  ASSERT_TRUE(drained(scheduler));
+  std::lock_guard lock(recorder.mutex);
+  EXPECT_TRUE(recorder.delay_calls.empty());
+}
+
+TEST(SchedulerNotify, DelayWarningThatCannotBeQueuedIsTriedAtTheNextAttempt) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  Recorder recorder;
+  recorder.delay_refusals = 1;
+  Scheduler::Options options = fast_options();
+  options.delay_warning = 1s;
+  recorder.attach(options);
+  const TempFail later{"451 4.2.0 try later"};
+  Scheduler scheduler(spool, scripted({{0, {later, later, later, later, Delivered{}}}}), options);
+  scheduler.start();
+  const std::string id = commit(spool, {0});
+  std::this_thread::sleep_for(1100ms);
+  QuietLogs quiet;
+  scheduler.enqueue(id);
+  ASSERT_TRUE(drained(scheduler));
+  std::lock_guard lock(recorder.mutex);
+  EXPECT_EQ(recorder.delay_calls.size(), 2u);  // refused once, queued at the second attempt
+}
+
+TEST(SchedulerNotify, ExpiryBouncesWithoutADelayWarning) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  Recorder recorder;
+  Scheduler::Options options = fast_options();
+  options.delay_warning = 1s;
+  options.lifetime = 0s;
+  std::atomic<int> bounces = 0;
+  options.bounce = [&bounces](const queue::StoredMessage&, std::span<const Scheduler::Failure>) {
+    ++bounces;
+    return true;
+  };
+  recorder.attach(options);
+  Scheduler scheduler(spool, scripted({{0, {TempFail{"451 4.2.0 try later"}}}}), options);
+  scheduler.start();
+  const std::string id = commit(spool, {0});
+  std::this_thread::sleep_for(1100ms);
+  QuietLogs quiet;
+  scheduler.enqueue(id);
+  ASSERT_TRUE(drained(scheduler));
+  std::lock_guard lock(recorder.mutex);
+  EXPECT_TRUE(recorder.delay_calls.empty());
+  EXPECT_EQ(bounces.load(), 1);
+}
+
+}  // namespace
+}  // namespace sealpost::delivery
