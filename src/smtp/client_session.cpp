@@ -476,9 +476,8 @@ bool ClientSession::start_transaction(std::size_t index) {
   if (utf8) mail += " SMTPUTF8";
   if (m.require_tls) mail += " REQUIRETLS";
   // RFC 3461 §4: DSN parameters only to a server that offers DSN; without it they are
-  // dropped here.
-  // TODO(scheduler): a recipient with NOTIFY=SUCCESS relayed to a server without DSN is owed
-  // a "relayed" DSN by us (RFC 3461 §4.2.3); TransactionResult::dsn_passed_on says so.
+  // dropped here, and TransactionResult::dsn_passed_on tells the scheduler that a recipient
+  // with NOTIFY=SUCCESS is owed a "relayed" report by us (§5.2.2).
   if (caps_.dsn) {
     if (m.ret != Ret::kUnspecified) mail += " RET=" + std::string(format_ret(m.ret));
     if (!m.envid.empty()) mail += " ENVID=" + xtext_encode(m.envid);
