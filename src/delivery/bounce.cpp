@@ -109,7 +109,9 @@ std::optional<std::string> make_bounce(const BounceRequest& r) {
   m += "Content-Description: Notification\r\n\r\n";
   m += "This is the mail system at " + r.reporting_mta + ".\r\n\r\n";
   m += summary_of(kind);
-  m += "It is attached below (queue id " + r.queue_id + ").\r\n\r\n";
+  // Say what the third part really holds: a headers-only report carries no body.
+  m += std::string(headers_only ? "Its headers are attached below" : "It is attached below") +
+       " (queue id " + r.queue_id + ").\r\n\r\n";
   for (const auto& rcpt : r.recipients) {
     m += "<" + rcpt.final_recipient + ">: " + action_name(rcpt.action);
     if (!rcpt.diagnostic.empty()) m += ": " + one_line(rcpt.diagnostic);

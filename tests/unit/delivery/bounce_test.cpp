@@ -79,10 +79,14 @@ TEST(Bounce, HeadersOnlyOnRequestOrWhenLarge) {
   EXPECT_NE(m->find("Content-Type: text/rfc822-headers\r\n"), std::string::npos);
   EXPECT_NE(m->find("Subject: hi\r\n"), std::string::npos);
   EXPECT_EQ(m->find("Hello Bob."), std::string::npos);
+  EXPECT_NE(m->find("Its headers are attached below (queue id "), std::string::npos);
   r = request();
   r.max_original = 10;
   m = make_bounce(r);
   EXPECT_EQ(m->find("Hello Bob."), std::string::npos);
+  EXPECT_NE(m->find("Its headers are attached below"), std::string::npos);
+  m = make_bounce(request());
+  EXPECT_NE(m->find("\r\nIt is attached below (queue id "), std::string::npos) << "whole message";
 }
 
 TEST(Bounce, DelayedNoticeAndNoHeaderInjection) {
