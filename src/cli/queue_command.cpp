@@ -91,7 +91,7 @@ int show(control::Client& client, const std::string& id, bool json, std::ostream
   if (json) {
     out << raw << '\n';  // already the documented shape, content_base64 included
   } else {
-    print_message(out, *message, *content, false);
+    print_message(out, *message, data.value("envelope", control::Json()), *content, false);
   }
   return 0;
 }

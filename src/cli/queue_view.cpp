@@ -36,6 +36,44 @@ void append_progress(std::string& text, const control::MessageInfo& m, const cha
   text += '\n';
 }
 
+// A string member of `json`, or "" (absent, null or not a string).
+std::string member(const control::Json& json, const char* key) {
+  if (!json.is_object()) return {};
+  const auto it = json.find(key);
+  return it != json.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool flag(const control::Json& json, const char* key) {
+  if (!json.is_object()) return false;
+  const auto it = json.find(key);
+  return it != json.end() && it->is_boolean() && it->get<bool>();
+}
+
+// "SMTPUTF8 BODY=8BITMIME REQUIRETLS RET=HDRS ENVID=x": the MAIL parameters, as given.
+std::string mail_parameters(const control::Json& envelope) {
+  std::string out;
+  const auto add = [&out](const std::string& word) {
+    if (!out.empty()) out += ' ';
+    out += word;
+  };
+  if (flag(envelope, "smtputf8")) add("SMTPUTF8");
+  if (const std::string body = member(envelope, "body"); !body.empty()) add("BODY=" + body);
+  if (flag(envelope, "requiretls")) add("REQUIRETLS");
+  if (const std::string ret = member(envelope, "ret"); !ret.empty()) add("RET=" + ret);
+  if (const std::string envid = member(envelope, "envid"); !envid.empty()) add("ENVID=" + envid);
+  return out;
+}
+
+// "  NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;bob@example.org", or "".
+std::string rcpt_parameters(const control::Json& recipient) {
+  std::string out;
+  if (const std::string notify = member(recipient, "notify"); !notify.empty())
+    out += "  NOTIFY=" + notify;
+  if (const std::string orcpt = member(recipient, "orcpt"); !orcpt.empty())
+    out += (out.empty() ? "  ORCPT=" : " ORCPT=") + orcpt;
+  return out;
+}
+
 // The spool is private to sealpostd's user: say so instead of listing an empty queue.
 bool spool_readable(const config::Config& config, std::ostream& err) {
   const auto log = config.spool_dir() / "log";
@@ -101,10 +139,11 @@ void ListingPrinter::finish() {
   }
 }
 
-void print_message(std::ostream& out, const control::MessageInfo& m, std::string_view content,
-                   bool json) {
+void print_message(std::ostream& out, const control::MessageInfo& m, const control::Json& envelope,
+                   std::string_view content, bool json) {
   if (json) {
     control::Json object = control::to_json(m);
+    object["envelope"] = envelope;
     object["content_base64"] = sasl::base64_encode(content);
     out << control::dump(object) << '\n';
     return;
@@ -114,9 +153,15 @@ void print_message(std::ostream& out, const control::MessageInfo& m, std::string
       "\narrival: " + utc(m.arrival_time) + "\nsize: " + std::to_string(m.message_size) + "\n";
   append_progress(text, m, "");
   if (m.last_error) text += "last error: " + *m.last_error + "\n";
-  text += "from: <" + m.sender + ">\n";
-  for (const auto& r : m.recipients) {
+  const control::Json none;
+  const auto found = envelope.is_object() ? envelope.find("recipients") : envelope.end();
+  const control::Json& dsn = envelope.is_object() && found != envelope.end() ? *found : none;
+  const std::string mail = mail_parameters(envelope);
+  text += "from: <" + m.sender + ">" + (mail.empty() ? "" : "  " + mail) + "\n";
+  for (std::size_t i = 0; i < m.recipients.size(); ++i) {
+    const auto& r = m.recipients[i];
     text += "to: <" + r.address + ">";
+    if (dsn.is_array() && i < dsn.size()) text += rcpt_parameters(dsn[i]);
     if (r.finished) text += "  finished";
     if (r.delay_reason) text += "  " + *r.delay_reason;
     text += '\n';
@@ -154,7 +199,7 @@ int show_spool(const config::Config& config, const std::string& id, bool json, s
     print_message(out,
                   control::describe(id, message->envelope, message->content.size(), m.held, nullptr,
                                     m.finished),
-                  message->content, json);
+                  control::envelope_json(message->envelope), message->content, json);
     return 0;
   }
   err << "sealpost: " << id << ": not in the queue\n";

@@ -33,9 +33,10 @@ class ListingPrinter {
 };
 
 // `show`: text (a header block, a blank line, the exact content) or one JSON object with
-// content_base64.
-void print_message(std::ostream& out, const control::MessageInfo& message, std::string_view content,
-                   bool json);
+// `envelope` (control::envelope_json) and content_base64. `envelope` may be null (a daemon
+// from before it existed): then no parameters are shown.
+void print_message(std::ostream& out, const control::MessageInfo& message,
+                   const control::Json& envelope, std::string_view content, bool json);
 
 // Read-only, from the spool files (status is held or queued: retry state lives in the
 // daemon). Exit status per sysexits(3): 0, 67 unknown id, 77 spool not readable.

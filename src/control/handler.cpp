@@ -108,6 +108,7 @@ void Handler::show(const std::string& id, LineSink& out) {
   const auto status = scheduler_.status(id);
   Json json = to_json(describe(id, message->envelope, message->content.size(), spool_.is_held(id),
                                status ? &*status : nullptr, spool_.finished_recipients(id)));
+  json["envelope"] = envelope_json(message->envelope);
   json["content_base64"] = sasl::base64_encode(message->content);
   if (out.line(dump(json))) out.line(dump(ok_status(1)));
 }

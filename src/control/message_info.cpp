@@ -6,6 +6,7 @@
 #include <iterator>
 
 #include "queue/queue_id.hpp"
+#include "smtp/dsn.hpp"
 
 namespace sealpost::control {
 namespace {
@@ -135,6 +136,30 @@ void assign_json(const MessageInfo& message, Json& json) {
   json["attempts"] = message.attempts;
   json["next_attempt"] = message.next_attempt ? Json(*message.next_attempt) : Json(nullptr);
   set_optional(json["last_error"], message.last_error);
+}
+
+Json envelope_json(const queue::Envelope& envelope) {
+  const auto text_or_null = [](const std::string& text) {
+    return text.empty() ? Json(nullptr) : Json(text);
+  };
+  Json json = Json::object();
+  json["smtputf8"] = envelope.smtputf8;
+  json["body"] = envelope.body_8bit ? Json("8BITMIME") : Json(nullptr);
+  json["requiretls"] = envelope.requiretls;
+  json["ret"] = envelope.ret == queue::Ret::kFull   ? Json("FULL")
+                : envelope.ret == queue::Ret::kHdrs ? Json("HDRS")
+                                                    : Json(nullptr);
+  json["envid"] = text_or_null(envelope.envid);
+  Json recipients = Json::array();
+  for (std::size_t i = 0; i < envelope.recipients.size(); ++i) {
+    const queue::RecipientDsn dsn = envelope.dsn_for(i);
+    Json r = Json::object();
+    r["notify"] = dsn.notify == 0 ? Json(nullptr) : Json(smtp::format_notify(dsn.notify));
+    r["orcpt"] = dsn.orcpt_type.empty() ? Json(nullptr) : Json(dsn.orcpt_type + ";" + dsn.orcpt);
+    recipients.push_back(std::move(r));
+  }
+  json["recipients"] = std::move(recipients);
+  return json;
 }
 
 namespace {

@@ -54,6 +54,9 @@ void describe(std::string_view queue_id, const queue::Envelope& envelope, std::u
               std::span<const std::uint32_t> finished, MessageInfo& out);
 
 Json to_json(const MessageInfo& message);
+// `show` only: the MAIL and RCPT parameters delivery honours (SMTPUTF8, BODY, REQUIRETLS and
+// the DSN ones), decoded; recipients in envelope order. Not in listings, which stay small.
+Json envelope_json(const queue::Envelope& envelope);
 // The same into `json`, reusing its nodes and strings when it already has the shape: a listing
 // of 100,000 messages then allocates almost nothing per message.
 void assign_json(const MessageInfo& message, Json& json);

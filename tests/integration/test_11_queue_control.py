@@ -212,12 +212,47 @@ def test_show_prints_envelope_status_and_the_exact_message(qdaemon):
     assert content.startswith(b"Received: ") and content.endswith(sample_message("shown 0"))
 
     m = json.loads(queue(qdaemon, "show", qid, "--json", check=True).stdout)
-    assert list(m) == KEYS + ["content_base64"]
+    assert list(m) == KEYS + ["envelope", "content_base64"]
+    assert m["envelope"] == {"smtputf8": False, "body": None, "requiretls": False, "ret": None,
+                             "envid": None, "recipients": [{"notify": None, "orcpt": None}]}
     assert base64.b64decode(m["content_base64"]) == content
 
     unknown = "0" * 21
     r = queue(qdaemon, "show", unknown)
     assert r.returncode == 67 and "not in the queue" in r.stderr.decode()
+
+
+def test_show_names_the_mail_and_rcpt_parameters_also_without_the_daemon(qdaemon):
+    """REQUIRETLS, the DSN parameters and BODY are what delivery will honour: `show` says them
+    (decoded), from the daemon and from the spool files alike."""
+    with RawSMTP.implicit(qdaemon) as c:
+        assert c.reply().code == 220
+        c.ehlo()
+        auth = base64.b64encode(f"\0{ALICE.name}\0{ALICE.password}".encode()).decode()
+        assert c.cmd("AUTH PLAIN " + auth).code == 235
+        r = c.cmd(f"MAIL FROM:<{ALICE.name}> BODY=8BITMIME RET=HDRS ENVID=QQ+2B1 REQUIRETLS")
+        assert r.code == 250, str(r)
+        r = c.cmd(f"RCPT TO:<{REMOTE}> NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Friend+2Bx@example.com")
+        assert r.code == 250, str(r)
+        assert c.cmd("RCPT TO:<other@example.com>").code == 250
+        assert c.cmd("DATA").code == 354
+        c.send(dot_stuff(sample_message("parameters")) + b".\r\n")
+        r = c.reply()
+        assert r.code == 250, str(r)
+        qid = queue_id_of(r.text)
+    expected = {"smtputf8": False, "body": "8BITMIME", "requiretls": True, "ret": "HDRS",
+                "envid": "QQ+1",
+                "recipients": [{"notify": "SUCCESS,DELAY", "orcpt": "rfc822;Friend+x@example.com"},
+                               {"notify": None, "orcpt": None}]}
+    for running in (True, False):
+        if not running:
+            qdaemon.stop()
+        m = json.loads(queue(qdaemon, "show", qid, "--json", check=True).stdout)
+        assert m["envelope"] == expected, running
+        head = queue(qdaemon, "show", qid, check=True).stdout.decode().partition("\n\n")[0]
+        assert (f"from: <{ALICE.name}>  BODY=8BITMIME REQUIRETLS RET=HDRS ENVID=QQ+1\n"
+                f"to: <{REMOTE}>  NOTIFY=SUCCESS,DELAY ORCPT=rfc822;Friend+x@example.com") in head
+        assert re.search(r"^to: <other@example\.com>(  451 .*)?$", head, re.M), head
 
 
 def test_usage_errors_and_unknown_ids(qdaemon):

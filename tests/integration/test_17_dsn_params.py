@@ -6,8 +6,8 @@ message is delivered unchanged, the parameters reaching the spool (the "queued" 
 names ENVID and REQUIRETLS); malformed or repeated parameters get 501 5.5.4 and a log line;
 REQUIRETLS on a session without TLS gets 550 5.7.30 (RFC 8689 §2, the code §7 registers).
 
-The queue listing (`sealpost queue show --json`) does not show DSN fields yet, so the spool
-side is covered by the unit tests (tests/unit/queue/log_format_dsn_test.cpp).
+That the parameters reach the spool is shown by `sealpost queue show` (test_11) and the unit
+tests (tests/unit/queue/log_format_dsn_test.cpp).
 """
 
 from __future__ import annotations

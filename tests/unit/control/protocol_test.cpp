@@ -7,6 +7,8 @@
 
 #include <chrono>
 
+#include "control/message_info.hpp"
+#include "queue/envelope.hpp"
 #include "queue/queue_id.hpp"
 
 namespace sealpost::control {
@@ -191,6 +193,27 @@ TEST(MessageInfo, DumpReplacesInvalidUtf8InsteadOfThrowing) {
   info.queue_id = kId;
   info.sender = "bad\xff@example.org";
   EXPECT_NE(dump(to_json(info)).find("bad\xef\xbf\xbd@example.org"), std::string::npos);
+}
+
+TEST(MessageInfo, EnvelopeParametersDecoded) {
+  queue::Envelope e{"alice@example.org", {"bob@example.com", "carol@example.com", "dan@b.test"}};
+  e.smtputf8 = true;
+  e.body_8bit = true;
+  e.requiretls = true;
+  e.ret = queue::Ret::kHdrs;
+  e.envid = "QQ+1";
+  e.recipient_dsn = {{queue::kNotifySuccess | queue::kNotifyDelay, "rfc822", "Bob+x@example.com"},
+                     {queue::kNotifyNever, "utf-8", "c\xc3\xa1rol@example.com"},
+                     {}};
+  EXPECT_EQ(dump(envelope_json(e)),
+            R"({"smtputf8":true,"body":"8BITMIME","requiretls":true,"ret":"HDRS","envid":"QQ+1",)"
+            R"("recipients":[{"notify":"SUCCESS,DELAY","orcpt":"rfc822;Bob+x@example.com"},)"
+            "{\"notify\":\"NEVER\",\"orcpt\":\"utf-8;c\xc3\xa1rol@example.com\"},"
+            R"({"notify":null,"orcpt":null}]})");
+  // Nothing given: every member present, recipients without DSN entries get nulls too.
+  EXPECT_EQ(dump(envelope_json(queue::Envelope{"", {"x@y.test"}})),
+            R"({"smtputf8":false,"body":null,"requiretls":false,"ret":null,"envid":null,)"
+            R"("recipients":[{"notify":null,"orcpt":null}]})");
 }
 
 }  // namespace
