@@ -21,10 +21,12 @@ has no `requiretls`; (d) a DANE-authenticated MX that does not offer REQUIRETLS 
 and no message (smtp::ClientSession), and the DSN says 5.7.30, the code RFC 8689 §4.2.1 names;
 (e) an MX whose only TLSA record OpenSSL cannot use would be reached with unauthenticated TLS,
 which a REQUIRETLS message must not take: nothing is sent (R offers REQUIRETLS and would take
-it), 550 5.7.10.
+it), 550 5.7.10; (f) not REQUIRETLS but the DSN extension: NOTIFY=SUCCESS and ORCPT reach R,
+which offers DSN, so R sends alice the "delivered" report (with her ORCPT) and S sends none
+(RFC 3461 §5.2.2).
 
-`sealpost queue show --json` does not show the REQUIRETLS flag (nor the DSN fields), and R
-removes a delivered message from its spool at once, so R's log line is what shows the flag.
+R removes a delivered message from its spool at once (so `sealpost queue show` cannot be asked
+there): R's log line is what shows the flag.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ from test_19_daemon_remote import (ALICE, assert_exact, attempt_lines,  # noqa: 
 
 DANE, MAY, OLD, BAD = "rtls-dane.test", "rtls-may.test", "rtls-old.test", "rtls-bad.test"
 BOB, CAROL, DAVE, ERIN = f"bob@{DANE}", f"carol@{MAY}", f"dave@{MAY}", f"erin@{OLD}"
-FRANK = f"frank@{BAD}"
+FRANK, GRACE = f"frank@{BAD}", f"grace@{DANE}"
 OLD_MX = "127.0.0.2"
 SECRET = "the body is what REQUIRETLS protects"
 WAIT = 60  # seconds: the machine is slow and loaded; every wait is bounded by this or less
@@ -67,7 +69,7 @@ class Lab:
 def lab(tmp_path_factory, pki):
     root = tmp_path_factory.mktemp("requiretls")
     # R: the lab's domains are local, with a mailbox for each test's recipient.
-    rx = harness.Daemon(root / "r", pki, mailboxes=harness.DEFAULT_MAILBOXES + [BOB, CAROL, DAVE, FRANK])
+    rx = harness.Daemon(root / "r", pki, mailboxes=harness.DEFAULT_MAILBOXES + [BOB, CAROL, DAVE, FRANK, GRACE, ALICE.name])
     text = rx.config_path.read_text(encoding="utf-8")
     old = 'local = ["localhost", "mail.test"]'
     assert old in text
@@ -110,9 +112,10 @@ def message(subject: str, to: str) -> bytes:
             "end\r\n").encode()
 
 
-def send(s: harness.Daemon, rcpt: str, subject: str, *, requiretls: bool) -> tuple[str, bytes]:
-    """alice submits over implicit TLS with AUTH PLAIN, REQUIRETLS on MAIL if asked; returns
-    (S's queue id, the message)."""
+def send(s: harness.Daemon, rcpt: str, subject: str, *, requiretls: bool,
+         rcpt_params: str = "") -> tuple[str, bytes]:
+    """alice submits over implicit TLS with AUTH PLAIN, REQUIRETLS on MAIL if asked and
+    rcpt_params on RCPT; returns (S's queue id, the message)."""
     msg = message(subject, rcpt)
     plain = base64.b64encode(f"\0{ALICE.name}\0{ALICE.password}".encode()).decode()
     with harness.RawSMTP.implicit(s, timeout=30) as c:
@@ -121,7 +124,8 @@ def send(s: harness.Daemon, rcpt: str, subject: str, *, requiretls: bool) -> tup
         assert c.cmd(f"AUTH PLAIN {plain}").code == 235
         r = c.cmd(f"MAIL FROM:<{ALICE.name}>" + (" REQUIRETLS" if requiretls else ""))
         assert r.code == 250, str(r)
-        assert c.cmd(f"RCPT TO:<{rcpt}>").code == 250
+        r = c.cmd(f"RCPT TO:<{rcpt}>" + (" " + rcpt_params if rcpt_params else ""))
+        assert r.code == 250, str(r)
         assert c.cmd("DATA").code == 354
         r = c.cmd(harness.dot_stuff(msg) + b".")
         assert r.code == 250, str(r)
@@ -267,3 +271,29 @@ def test_requiretls_to_mx_without_usable_tlsa_is_not_sent(make_daemon, lab):
     wait_removed(s, qid)
     time.sleep(1)
     assert lab.rx.messages(FRANK) == []  # R would have taken it: it offers REQUIRETLS
+
+
+# --------------------------------------------------------------------------------------------
+# (f) DSN passed on: a next hop that offers DSN reports itself, S owes no "relayed" report
+
+
+def test_notify_and_orcpt_go_on_to_a_next_hop_with_dsn_which_reports_itself(make_daemon, lab):
+    s = remote_daemon(make_daemon, lab)
+    qid, msg = send(s, GRACE, "dsn passed on", requiretls=False,
+                    rcpt_params="NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;Grace+2Bx@rtls-dane.test")
+    arrived_at_r(lab, s, GRACE, qid, msg)
+    # R (which offers DSN) got NOTIFY and ORCPT: it delivered to its Maildir and sends alice
+    # the "delivered" report itself (to its own Maildir for her: mail.test is local at R too).
+    [raw] = lab.rx.wait_for_maildir(ALICE.name, 1, timeout=WAIT)
+    report = email.message_from_bytes(raw)
+    assert report.get_content_type() == "multipart/report", report.get_content_type()
+    _, status = report.get_payload()[1].get_payload()
+    assert status["Action"] == "delivered", status.items()
+    assert status["Final-Recipient"].lower() == f"rfc822;{GRACE}", status.items()
+    assert status["Original-Recipient"] == "rfc822;Grace+x@rtls-dane.test", status.items()
+    # S: delivered, and no report of its own (RFC 3461 §5.2.2: the next hop took DSN). The
+    # report would have been queued before the message left S's spool.
+    s.wait_for_log(rf"delivery: {qid} to=<{re.escape(GRACE)}> delivered", timeout=WAIT)
+    wait_removed(s, qid)
+    assert not re.search(rf"delivery: {qid} success report", s.log()), s.log()
+    assert s.messages(ALICE.name) == []

@@ -14,8 +14,8 @@ parsed with Python's email package:
 
 The remote side is the DNSSEC lab (dnslab.py) with one zone, notify.test, whose MX is the
 receiver on 127.0.0.1 (no TLSA, no MTA-STS: the default chain ends in `may`, cleartext).
-A next hop that does offer DSN (no report from us) is covered by the unit tests only:
-aiosmtpd refuses the DSN parameters.
+A next hop that does offer DSN (no report from us; it reports itself) is test_21 (f), with a
+second sealpostd as the MX: aiosmtpd refuses the DSN parameters.
 """
 
 from __future__ import annotations
