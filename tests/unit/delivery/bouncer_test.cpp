@@ -20,6 +20,16 @@ namespace {
 using sealpost::testing::QuietLogs;
 using sealpost::testing::TempDir;
 
+// A spool in a temporary directory, and a Bouncer that records what it enqueues.
+class BouncerTest : public ::testing::Test {
+ protected:
+  QuietLogs quiet;
+  TempDir temp;
+  queue::Spool spool{temp.path()};
+  std::vector<std::string> enqueued;
+  Bouncer bouncer{spool, "mail.example.org", [this](std::string id) { enqueued.push_back(id); }};
+};
+
 queue::StoredMessage original(std::string sender) {
   queue::StoredMessage m;
   m.id = queue::make_queue_id();
@@ -29,17 +39,12 @@ queue::StoredMessage original(std::string sender) {
   return m;
 }
 
-TEST(Bouncer, QueuesAReportToTheSender) {
-  TempDir temp;
-  queue::Spool spool(temp.path());
-  std::vector<std::string> enqueued;
-  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+TEST_F(BouncerTest, QueuesAReportToTheSender) {
   const auto message = original("alice@example.org");
   const Scheduler::Failure failures[] = {
       {1, "550 5.1.1 <gone@example.com>: no such user", false},
       {2, "451 4.4.1 connection refused", true},
   };
-  QuietLogs quiet;
   ASSERT_TRUE(bouncer(message, failures));
   ASSERT_EQ(enqueued.size(), 1u);
   const auto report = spool.load(enqueued[0]);
@@ -63,23 +68,14 @@ TEST(Bouncer, QueuesAReportToTheSender) {
   EXPECT_NE(c.find("Hello.\r\n"), std::string::npos);      // the original comes back
 }
 
-TEST(Bouncer, NeverBouncesABounce) {
-  TempDir temp;
-  queue::Spool spool(temp.path());
-  int enqueued = 0;
-  Bouncer bouncer(spool, "mail.example.org", [&](std::string) { ++enqueued; });
+TEST_F(BouncerTest, NeverBouncesABounce) {
   const Scheduler::Failure failures[] = {{1, "550 5.1.1 no", false}};
-  QuietLogs quiet;
   EXPECT_TRUE(bouncer(original(""), failures));
-  EXPECT_EQ(enqueued, 0);
+  EXPECT_TRUE(enqueued.empty());
   EXPECT_TRUE(spool.queued_ids().empty());
 }
 
-TEST(Bouncer, HonoursNotifyOrcptEnvidAndRet) {
-  TempDir temp;
-  queue::Spool spool(temp.path());
-  std::vector<std::string> enqueued;
-  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+TEST_F(BouncerTest, HonoursNotifyOrcptEnvidAndRet) {
   auto message = original("alice@example.org");
   message.envelope.envid = "QQ314159";
   message.envelope.ret = queue::Ret::kHdrs;
@@ -93,7 +89,6 @@ TEST(Bouncer, HonoursNotifyOrcptEnvidAndRet) {
       {1, "550 5.1.1 no such user", false},
       {2, "550 5.1.1 no", false},
   };
-  QuietLogs quiet;
   ASSERT_TRUE(bouncer(message, failures));
   ASSERT_EQ(enqueued.size(), 1u);
   const std::string c = spool.load(enqueued[0])->content;
@@ -108,18 +103,13 @@ TEST(Bouncer, HonoursNotifyOrcptEnvidAndRet) {
   EXPECT_EQ(c.find("Hello."), std::string::npos);
 }
 
-TEST(Bouncer, RequireTlsReportGoesWithRequireTlsAndReturnsHeadersOnly) {
-  TempDir temp;
-  queue::Spool spool(temp.path());
-  std::vector<std::string> enqueued;
-  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+TEST_F(BouncerTest, RequireTlsReportGoesWithRequireTlsAndReturnsHeadersOnly) {
   auto message = original("alice@example.org");
   message.envelope.requiretls = true;
   message.envelope.ret = queue::Ret::kFull;  // RET=FULL does not bring the body back either
   const Scheduler::Failure failures[] = {
       {1, "550 5.7.10 REQUIRETLS: example.com (MX mx.example.com) cannot be authenticated", false},
   };
-  QuietLogs quiet;
   ASSERT_TRUE(bouncer(message, failures));
   ASSERT_EQ(enqueued.size(), 1u);
   const auto report = spool.load(enqueued[0]);
@@ -136,17 +126,12 @@ TEST(Bouncer, RequireTlsReportGoesWithRequireTlsAndReturnsHeadersOnly) {
   EXPECT_EQ(c.find("Hello."), std::string::npos);  // the body stays home
 }
 
-TEST(Bouncer, NothingToReportQueuesNothing) {
-  TempDir temp;
-  queue::Spool spool(temp.path());
-  int enqueued = 0;
-  Bouncer bouncer(spool, "mail.example.org", [&](std::string) { ++enqueued; });
+TEST_F(BouncerTest, NothingToReportQueuesNothing) {
   auto message = original("alice@example.org");
   message.envelope.recipient_dsn = {{queue::kNotifyNever, "", ""}, {}, {}};
   const Scheduler::Failure failures[] = {{0, "550 5.1.1 no", false}};
-  QuietLogs quiet;
   EXPECT_TRUE(bouncer(message, failures));
-  EXPECT_EQ(enqueued, 0);
+  EXPECT_TRUE(enqueued.empty());
   EXPECT_TRUE(spool.queued_ids().empty());
 }
 
@@ -161,11 +146,7 @@ Scheduler::Success success(unsigned rcpt, bool relayed) {
   return s;
 }
 
-TEST(Bouncer, SuccessReportDeliveredAndRelayedWithHeadersOnly) {
-  TempDir temp;
-  queue::Spool spool(temp.path());
-  std::vector<std::string> enqueued;
-  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+TEST_F(BouncerTest, SuccessReportDeliveredAndRelayedWithHeadersOnly) {
   auto message = original("alice@example.org");
   message.envelope.envid = "QQ314159";
   message.envelope.recipient_dsn = {
@@ -174,7 +155,6 @@ TEST(Bouncer, SuccessReportDeliveredAndRelayedWithHeadersOnly) {
       {},
   };
   const Scheduler::Success successes[] = {success(0, false), success(1, true)};
-  QuietLogs quiet;
   ASSERT_TRUE(bouncer.report_success(message, successes));
   ASSERT_EQ(enqueued.size(), 1u);
   const auto report = spool.load(enqueued[0]);
@@ -201,15 +181,10 @@ TEST(Bouncer, SuccessReportDeliveredAndRelayedWithHeadersOnly) {
   EXPECT_EQ(c.find("Hello."), std::string::npos);
 }
 
-TEST(Bouncer, SuccessReportReturnsTheWholeMessageOnlyForRetFull) {
-  TempDir temp;
-  queue::Spool spool(temp.path());
-  std::vector<std::string> enqueued;
-  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+TEST_F(BouncerTest, SuccessReportReturnsTheWholeMessageOnlyForRetFull) {
   auto message = original("alice@example.org");
   message.envelope.ret = queue::Ret::kFull;
   const Scheduler::Success successes[] = {success(0, false)};
-  QuietLogs quiet;
   ASSERT_TRUE(bouncer.report_success(message, successes));
   message.envelope.ret = queue::Ret::kHdrs;
   ASSERT_TRUE(bouncer.report_success(message, successes));
@@ -225,16 +200,11 @@ TEST(Bouncer, SuccessReportReturnsTheWholeMessageOnlyForRetFull) {
   EXPECT_TRUE(spool.load(enqueued[2])->envelope.requiretls);
 }
 
-TEST(Bouncer, DelayWarningCarriesStatusAndWillRetryUntil) {
-  TempDir temp;
-  queue::Spool spool(temp.path());
-  std::vector<std::string> enqueued;
-  Bouncer bouncer(spool, "mail.example.org", [&](std::string id) { enqueued.push_back(id); });
+TEST_F(BouncerTest, DelayWarningCarriesStatusAndWillRetryUntil) {
   const auto message = original("alice@example.org");
   const Scheduler::Deferral deferrals[] = {{2, "451 4.4.1 connection refused"},
                                            {1, "452 no enhanced code"}};
   const auto until = std::chrono::system_clock::from_time_t(1796378400);  // 2026-12-04 10:00
-  QuietLogs quiet;
   ASSERT_TRUE(bouncer.warn_delay(message, deferrals, until));
   ASSERT_EQ(enqueued.size(), 1u);
   const std::string c = spool.load(enqueued[0])->content;
@@ -254,17 +224,12 @@ TEST(Bouncer, DelayWarningCarriesStatusAndWillRetryUntil) {
   EXPECT_EQ(c.find("ok@example.org"), std::string::npos);
 }
 
-TEST(Bouncer, NoSuccessReportOrDelayWarningToTheNullSender) {
-  TempDir temp;
-  queue::Spool spool(temp.path());
-  int enqueued = 0;
-  Bouncer bouncer(spool, "mail.example.org", [&](std::string) { ++enqueued; });
+TEST_F(BouncerTest, NoSuccessReportOrDelayWarningToTheNullSender) {
   const Scheduler::Success successes[] = {success(0, true)};
   const Scheduler::Deferral deferrals[] = {{1, "451 4.4.1 refused"}};
-  QuietLogs quiet;
   EXPECT_TRUE(bouncer.report_success(original(""), successes));
   EXPECT_TRUE(bouncer.warn_delay(original(""), deferrals, std::chrono::system_clock::now()));
-  EXPECT_EQ(enqueued, 0);
+  EXPECT_TRUE(enqueued.empty());
   EXPECT_TRUE(spool.queued_ids().empty());
 }
 
