@@ -173,27 +173,21 @@ def test_dual_stack_aaaa_first_a_not_tried(make_daemon, env):
     assert env.rx4.rcpts_tried(rcpt) == []
 
 
-def test_dual_stack_ipv6_refused_falls_back_to_ipv4(make_daemon, env):
-    """AAAA ::1 (refused) and A 127.0.0.1 (up): ::1 first, 4.4.1, then 127.0.0.1 delivers."""
-    d = remote_daemon(make_daemon, env.lab(env.v4_port))
-    rcpt = "fallback4@dual.test"
-    deliver_and_check(d, env.rx4, rcpt, "dual fallback to ipv4")
-    first, second = attempt_lines(d, "dual.test")
-    assert re.search(r"mx=mx\.dual\.test address=::1 policy=dane tls=none cipher=- "
-                     + REFUSED, first), first
-    assert re.search(r"mx=mx\.dual\.test address=127\.0\.0\.1 "
-                     + DELIVERED, second), second
-    assert env.rx6.rcpts_tried(rcpt) == []
-
-
-def test_ipv4_mx_refused_falls_back_to_ipv6_mx(make_daemon, env):
-    """MX 10 has only A 127.0.0.1 (refused), MX 20 only AAAA ::1 (up): IPv4, then IPv6."""
-    d = remote_daemon(make_daemon, env.lab(env.v6_port))
-    rcpt = "fallback6@v4v6.test"
-    deliver_and_check(d, env.rx6, rcpt, "ipv4 mx to ipv6 mx")
-    first, second = attempt_lines(d, "v4v6.test")
-    assert re.search(r"mx=mx4\.v4v6\.test address=127\.0\.0\.1 policy=dane tls=none cipher=- "
-                     + REFUSED, first), first
-    assert re.search(r"mx=mx6\.v4v6\.test address=::1 " + DELIVERED,
-                     second), second
-    assert env.rx4.rcpts_tried(rcpt) == []
+@pytest.mark.parametrize("case", [
+    # AAAA ::1 (refused) and A 127.0.0.1 (up): ::1 first, 4.4.1, then 127.0.0.1 delivers.
+    ("fallback4@dual.test", "dual.test", "6", r"mx=mx\.dual\.test address=::1",
+     r"mx=mx\.dual\.test address=127\.0\.0\.1"),
+    # MX 10 has only A 127.0.0.1 (refused), MX 20 only AAAA ::1 (up): IPv4, then IPv6.
+    ("fallback6@v4v6.test", "v4v6.test", "4", r"mx=mx4\.v4v6\.test address=127\.0\.0\.1",
+     r"mx=mx6\.v4v6\.test address=::1"),
+], ids=["dual-stack-ipv6-refused-to-ipv4", "ipv4-mx-refused-to-ipv6-mx"])
+def test_refused_address_falls_back_to_the_other_family(make_daemon, env, case):
+    rcpt, domain, refused_family, refused, delivered = case
+    up_port, rx_up, rx_refused = ((env.v4_port, env.rx4, env.rx6) if refused_family == "6"
+                                  else (env.v6_port, env.rx6, env.rx4))
+    d = remote_daemon(make_daemon, env.lab(up_port))
+    deliver_and_check(d, rx_up, rcpt, f"fallback {domain}")
+    first, second = attempt_lines(d, domain)
+    assert re.search(refused + " policy=dane tls=none cipher=- " + REFUSED, first), first
+    assert re.search(delivered + " " + DELIVERED, second), second
+    assert rx_refused.rcpts_tried(rcpt) == []
