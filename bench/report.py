@@ -72,6 +72,18 @@ def main() -> int:
     def cpu(scenario, server, which):
         return med([r["_cpu"].get(which) for r in rows.get((scenario, server), [])])
 
+    # The cells both tables share.
+    def ratio(x, y):
+        return f"{x / y:.2f}×" if x and y else "–"
+
+    def latency(scenario, server):
+        return (f"{fmt(stat(scenario, server, 'p50_ms'), 2)} / "
+                f"{fmt(stat(scenario, server, 'p99_ms'), 2)}")
+
+    def busy(scenario, server):
+        return (f"{fmt(cpu(scenario, server, 'server'), 0)}% / "
+                f"{fmt(cpu(scenario, server, 'client'), 0)}%")
+
     handshakes = [float(x) for x in a.handshakes.split()] if a.handshakes else []
     bare = med(handshakes)
     cpu_model = "?"
@@ -110,14 +122,11 @@ def main() -> int:
         if not any(k[0] == key for k in rows):
             continue
         s_rate, p_rate = stat(key, "sealpost", "msgs_per_s"), stat(key, "postfix", "msgs_per_s")
-        ratio = f"{s_rate / p_rate:.2f}×" if s_rate and p_rate else "–"
-        w(f"| {title} | {fmt(s_rate)} | {fmt(p_rate)} | {ratio} | "
-          f"{fmt(stat(key, 'sealpost', 'p50_ms'), 2)} / {fmt(stat(key, 'sealpost', 'p99_ms'), 2)} | "
-          f"{fmt(stat(key, 'postfix', 'p50_ms'), 2)} / {fmt(stat(key, 'postfix', 'p99_ms'), 2)} | "
+        w(f"| {title} | {fmt(s_rate)} | {fmt(p_rate)} | {ratio(s_rate, p_rate)} | "
+          f"{latency(key, 'sealpost')} | {latency(key, 'postfix')} | "
           f"{fmt(stat(key, 'sealpost', 'conn_p50_ms'), 2)} | "
           f"{fmt(stat(key, 'postfix', 'conn_p50_ms'), 2)} | "
-          f"{fmt(cpu(key, 'sealpost', 'server'), 0)}% / {fmt(cpu(key, 'sealpost', 'client'), 0)}% | "
-          f"{fmt(cpu(key, 'postfix', 'server'), 0)}% / {fmt(cpu(key, 'postfix', 'client'), 0)}% |")
+          f"{busy(key, 'sealpost')} | {busy(key, 'postfix')} |")
     w("")
     maildir = [k for k in SCENARIOS if (k, "sealpost-maildir") in rows]
     if maildir:
@@ -129,12 +138,8 @@ def main() -> int:
         w("|---|---:|---:|---:|---:|---:|")
         for key in maildir:
             m_rate, p_rate = stat(key, "sealpost-maildir", "msgs_per_s"), stat(key, "postfix", "msgs_per_s")
-            ratio = f"{m_rate / p_rate:.2f}×" if m_rate and p_rate else "–"
-            w(f"| {SCENARIOS[key]} | {fmt(m_rate)} | {fmt(p_rate)} | {ratio} | "
-              f"{fmt(stat(key, 'sealpost-maildir', 'p50_ms'), 2)} / "
-              f"{fmt(stat(key, 'sealpost-maildir', 'p99_ms'), 2)} | "
-              f"{fmt(cpu(key, 'sealpost-maildir', 'server'), 0)}% / "
-              f"{fmt(cpu(key, 'sealpost-maildir', 'client'), 0)}% |")
+            w(f"| {SCENARIOS[key]} | {fmt(m_rate)} | {fmt(p_rate)} | {ratio(m_rate, p_rate)} | "
+              f"{latency(key, 'sealpost-maildir')} | {busy(key, 'sealpost-maildir')} |")
         w("")
     if bare is not None:
         a_rate = stat("a_conn_per_msg", "sealpost", "msgs_per_s")
