@@ -84,6 +84,18 @@ def missing() -> str | None:
     return None
 
 
+def header_fields(block: bytes) -> list[bytes]:
+    """A header block as Postfix's Maildir files hold it (LF lines) to its fields, folded
+    lines kept with their field."""
+    fields: list[bytes] = []
+    for line in block.split(b"\n"):
+        if line[:1] in (b" ", b"\t") and fields:
+            fields[-1] += b"\n" + line
+        else:
+            fields.append(line)
+    return fields
+
+
 class PostfixPeer:
     """One private Postfix. `ports["smtps"]`, `ports["smtp"]`; `maildir(address)`."""
 

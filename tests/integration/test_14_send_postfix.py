@@ -20,7 +20,7 @@ import pytest
 
 import postfix_peer
 from harness import SEALPOST
-from postfix_peer import PostfixPeer
+from postfix_peer import PostfixPeer, header_fields
 
 EX_DATAERR, EX_UNAVAILABLE = 65, 69  # sysexits(3), as src/cli/send/send_driver.cpp maps them
 USER, PASSWORD = "alice@mail.test", "alice-Secret-1"
@@ -65,17 +65,6 @@ def send(peer: PostfixPeer, *args: str, input: bytes, password: str = PASSWORD,
 # Postfix's trace fields at the top of a delivered message (virtual(8) adds Return-Path,
 # X-Original-To and Delivered-To; smtpd adds Received). Everything after them is what was sent.
 TRACE = ("return-path", "x-original-to", "delivered-to", "received")
-
-
-def header_fields(block: bytes) -> list[bytes]:
-    """A header block (LF lines) to its fields, folded lines kept with their field."""
-    fields: list[bytes] = []
-    for line in block.split(b"\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b"\n" + line
-        else:
-            fields.append(line)
-    return fields
 
 
 def split_delivered(msg: bytes) -> tuple[list[bytes], list[bytes], bytes]:

@@ -25,7 +25,7 @@ import pytest
 
 import postfix_peer
 from harness import check_received, split_received
-from postfix_peer import PostfixPeer
+from postfix_peer import PostfixPeer, header_fields
 from remote_lab import queue_listing
 from test_20_smarthost import CAROL, RELAY_USER, relay_lines, relaying, send, wait_deferred
 
@@ -50,17 +50,6 @@ def peer(tmp_path_factory, pki):
         yield p
     finally:
         p.stop()
-
-
-def header_fields(block: bytes) -> list[bytes]:
-    """A header block (LF lines) to its fields, folded lines kept with their field."""
-    fields: list[bytes] = []
-    for line in block.split(b"\n"):
-        if line[:1] in (b" ", b"\t") and fields:
-            fields[-1] += b"\n" + line
-        else:
-            fields.append(line)
-    return fields
 
 
 def test_relayed_through_postfix_byte_exact(make_daemon, peer):
