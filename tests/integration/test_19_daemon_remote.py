@@ -97,7 +97,7 @@ def remote_daemon(make_daemon, lab: Lab, *, queue: dict | None = None,
     """A sealpostd with alice (may send as alice@mail.test and alice@reject.test), resolving
     through the lab, delivering to port lab.port (or mx_port); [queue] from `queue` (retries far
     away unless given, so only `sealpost queue flush` retries), per-domain policies from
-    `domains`, [outbound] timeout per attempt."""
+    `domains`, [outbound] timeout per attempt. The lab's CA is trusted when it has a `pki`."""
     d = make_daemon(start=False, accounts=[ALICE], mailboxes=MAILBOXES)
     queue = {"first_retry": 600, "max_retry": 600, "workers": 4, **(queue or {})}
     text = [
@@ -108,7 +108,7 @@ def remote_daemon(make_daemon, lab: Lab, *, queue: dict | None = None,
         "",
         "[outbound]",
         f"mx_port = {mx_port or lab.port}",
-        f"ca_file = {harness.toml_str(lab.pki.ca_cert)}",
+        *([f"ca_file = {harness.toml_str(lab.pki.ca_cert)}"] if getattr(lab, "pki", None) else []),
         'helo_name = "out.mail.test"',
         f"timeout = {timeout}",
         "connect_timeout = 10",

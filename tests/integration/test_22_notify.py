@@ -30,14 +30,13 @@ import pytest
 
 import harness
 from dnslab import DnsLab
-from harness import SMTP_SSL, Account, queue_id_of, tricky_message
+from harness import SMTP_SSL, queue_id_of, tricky_message
 
 pytest.importorskip("aiosmtpd.controller")
 
 from remote_lab import Receiver, log_lines, queue_listing, start_receiver  # noqa: E402
+from test_19_daemon_remote import ALICE, remote_daemon  # noqa: E402
 
-ALICE = Account("alice@mail.test", "alice-Secret-1")
-MAILBOXES = harness.DEFAULT_MAILBOXES + ["alice@mail.test"]
 RECEIVER = "127.0.0.1"
 WAIT = 60  # seconds: every wait is bounded by this or less
 
@@ -66,27 +65,9 @@ def lab(tmp_path_factory):
 
 
 def notify_daemon(make_daemon, lab: Lab, **queue) -> harness.Daemon:
-    """A sealpostd with alice, resolving through the lab, delivering to lab.port; [queue] from
-    the keyword arguments (retries far away unless given)."""
-    d = make_daemon(start=False, accounts=[ALICE], mailboxes=MAILBOXES)
-    queue = {"first_retry": 600, "max_retry": 600, "workers": 2, **queue}
-    text = [
-        "",
-        "[dns]",
-        f"forwarders = [{harness.toml_str(lab.dns.resolver_address)}]",
-        f"trust_anchors = [{harness.toml_str(lab.dns.trust_anchor_file)}]",
-        "",
-        "[outbound]",
-        f"mx_port = {lab.port}",
-        'helo_name = "out.mail.test"',
-        "timeout = 30",
-        "connect_timeout = 10",
-        "",
-        "[queue]",
-    ] + [f"{k} = {harness.toml_value(v)}" for k, v in queue.items()]
-    with open(d.config_path, "a", encoding="utf-8") as f:
-        f.write("\n".join(text) + "\n")
-    return d.start(timeout=30)
+    """test_19's sealpostd with alice, resolving through the lab, delivering to lab.port; [queue]
+    from the keyword arguments (two workers, retries far away unless given)."""
+    return remote_daemon(make_daemon, lab, queue={"workers": 2, **queue})
 
 
 def send(d: harness.Daemon, rcpts: dict[str, list[str]], subject: str,
