@@ -16,13 +16,18 @@
 
 #include "delivery/scheduler.hpp"
 #include "queue/queue_id.hpp"
+#include "scheduler_support.hpp"
 #include "test_support.hpp"
 
 namespace sealpost::delivery {
 namespace {
 
 using namespace std::chrono_literals;
+using sealpost::testing::commit_envelope;
+using sealpost::testing::drained;
+using sealpost::testing::fast_options;
 using sealpost::testing::QuietLogs;
+using sealpost::testing::scripted;
 using sealpost::testing::TempDir;
 
 constexpr std::uint8_t kSuccess = queue::kNotifySuccess;
@@ -31,7 +36,7 @@ constexpr std::uint8_t kDelay = queue::kNotifyDelay;
 constexpr std::uint8_t kNever = queue::kNotifyNever;
 
 // One recipient per NOTIFY value given (0: none given).
-std::string commit(queue::Spool& spool, const std::vector<std::uint8_t>& notify) {
+std::string commit_notify(queue::Spool& spool, const std::vector<std::uint8_t>& notify) {
   queue::Envelope envelope;
   envelope.reverse_path = "s@example.net";
   for (std::size_t i = 0; i < notify.size(); ++i) {
@@ -40,21 +45,7 @@ std::string commit(queue::Spool& spool, const std::vector<std::uint8_t>& notify)
     dsn.notify = notify[i];
     envelope.recipient_dsn.push_back(dsn);
   }
-  const std::string id = queue::make_queue_id();
-  const std::string content = "Subject: hi\r\n\r\nbody\r\n";
-  const std::string_view parts[] = {content};
-  const auto result = spool.commit(id, envelope, parts);
-  EXPECT_TRUE(result.ok()) << result.what;
-  return id;
-}
-
-bool drained(const Scheduler& scheduler, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (scheduler.pending() != 0) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
+  return commit_envelope(spool, envelope);
 }
 
 Delivered relayed(bool dsn_passed_on) {
@@ -64,19 +55,6 @@ Delivered relayed(bool dsn_passed_on) {
   d.remote_mta = "mx.example.com";
   d.reply = "250 2.0.0 queued";
   return d;
-}
-
-// Answers per recipient from a script: the Nth attempt gets script[N], then the last forever.
-Scheduler::DeliverFn scripted(std::map<unsigned, std::vector<Outcome>> script) {
-  auto calls = std::make_shared<std::map<unsigned, unsigned>>();
-  auto mutex = std::make_shared<std::mutex>();
-  return Scheduler::each_recipient(
-      [script = std::move(script), calls, mutex](const queue::StoredMessage&, unsigned rcpt) {
-        std::lock_guard lock(*mutex);
-        const auto& answers = script.at(rcpt);
-        const unsigned n = (*calls)[rcpt]++;
-        return answers[std::min<std::size_t>(n, answers.size() - 1)];
-      });
 }
 
 // What the hooks were asked to report: one entry per call, the recipient indexes in it.
@@ -123,13 +101,6 @@ struct Recorder {
   }
 };
 
-Scheduler::Options fast_options() {
-  Scheduler::Options options;
-  options.first_retry = 0s;  // retry at once: the tests wait for outcomes, not for clocks
-  options.max_retry = 1s;
-  return options;
-}
-
 TEST(SchedulerNotify, SuccessOnlyForNotifySuccessAndNotWhenTheNextHopReports) {
   TempDir temp;
   queue::Spool spool(temp.path());
@@ -145,7 +116,8 @@ TEST(SchedulerNotify, SuccessOnlyForNotifySuccessAndNotWhenTheNextHopReports) {
                                 {5, {Delivered{}}}}),   // NEVER
                       options);
   scheduler.start();
-  scheduler.enqueue(commit(spool, {kSuccess, 0, kSuccess, kSuccess | kFailure, kFailure, kNever}));
+  scheduler.enqueue(
+      commit_notify(spool, {kSuccess, 0, kSuccess, kSuccess | kFailure, kFailure, kNever}));
   ASSERT_TRUE(drained(scheduler));
   std::lock_guard lock(recorder.mutex);
   ASSERT_EQ(recorder.success_calls.size(), 1u);  // one report for the message
@@ -168,7 +140,7 @@ TEST(SchedulerNotify, OneSuccessReportPerAttempt) {
       spool, scripted({{0, {Delivered{}}}, {1, {TempFail{"451 4.2.0 later"}, Delivered{}}}}),
       options);
   scheduler.start();
-  scheduler.enqueue(commit(spool, {kSuccess, kSuccess}));
+  scheduler.enqueue(commit_notify(spool, {kSuccess, kSuccess}));
   ASSERT_TRUE(drained(scheduler));
   std::lock_guard lock(recorder.mutex);
   ASSERT_EQ(recorder.success_calls.size(), 2u);
@@ -190,7 +162,8 @@ TEST(SchedulerNotify, OneDelayWarningPerMessageForDelayOrNoNotify) {
   Scheduler scheduler(spool, scripted(script), options);
   scheduler.start();
   const auto before = std::chrono::system_clock::now();
-  const std::string id = commit(spool, {0, kDelay, kDelay | kFailure, kNever, kFailure, kSuccess});
+  const std::string id =
+      commit_notify(spool, {0, kDelay, kDelay | kFailure, kNever, kFailure, kSuccess});
   std::this_thread::sleep_for(1100ms);  // older than delay_warning at the first attempt
   QuietLogs quiet;
   scheduler.enqueue(id);
@@ -218,10 +191,10 @@ TEST(SchedulerNotify, NoDelayWarningBeforeItIsDueOrForNeverAndFailureOnly) {
   scheduler.start();
   QuietLogs quiet;
   // Young: delivered before it is a second old.
-  scheduler.enqueue(commit(spool, {0, kDelay}));
+  scheduler.enqueue(commit_notify(spool, {0, kDelay}));
   ASSERT_TRUE(drained(scheduler));
   // Old enough, but nobody wants to hear of a delay.
-  const std::string id = commit(spool, {kNever, kFailure});
+  const std::string id = commit_notify(spool, {kNever, kFailure});
   std::this_thread::sleep_for(1100ms);
   scheduler.enqueue(id);
   ASSERT_TRUE(drained(scheduler));
@@ -240,7 +213,7 @@ TEST(SchedulerNotify, DelayWarningThatCannotBeQueuedIsTriedAtTheNextAttempt) {
   const TempFail later{"451 4.2.0 try later"};
   Scheduler scheduler(spool, scripted({{0, {later, later, later, later, Delivered{}}}}), options);
   scheduler.start();
-  const std::string id = commit(spool, {0});
+  const std::string id = commit_notify(spool, {0});
   std::this_thread::sleep_for(1100ms);
   QuietLogs quiet;
   scheduler.enqueue(id);
@@ -264,7 +237,7 @@ TEST(SchedulerNotify, ExpiryBouncesWithoutADelayWarning) {
   recorder.attach(options);
   Scheduler scheduler(spool, scripted({{0, {TempFail{"451 4.2.0 try later"}}}}), options);
   scheduler.start();
-  const std::string id = commit(spool, {0});
+  const std::string id = commit_notify(spool, {0});
   std::this_thread::sleep_for(1100ms);
   QuietLogs quiet;
   scheduler.enqueue(id);

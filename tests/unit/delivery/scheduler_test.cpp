@@ -15,69 +15,21 @@
 
 #include "delivery/maildir.hpp"
 #include "queue/queue_id.hpp"
+#include "scheduler_support.hpp"
 #include "test_support.hpp"
 
 namespace sealpost::delivery {
 namespace {
 
 using namespace std::chrono_literals;
+using sealpost::testing::commit;
+using sealpost::testing::drained;
+using sealpost::testing::fast_options;
 using sealpost::testing::list_dir;
 using sealpost::testing::QuietLogs;
 using sealpost::testing::read_file;
+using sealpost::testing::ScriptedDelivery;
 using sealpost::testing::TempDir;
-
-Scheduler::Options fast_options(unsigned workers = 1) {
-  Scheduler::Options options;
-  options.workers = workers;
-  options.first_retry = 0s;  // retry at once: the tests wait for outcomes, not for clocks
-  options.max_retry = 1s;
-  return options;
-}
-
-std::string commit(queue::Spool& spool, std::vector<std::string> recipients,
-                   const std::string& content = "Subject: hi\r\n\r\nbody\r\n") {
-  const std::string id = queue::make_queue_id();
-  const std::string_view parts[] = {content};
-  const auto result = spool.commit(id, queue::Envelope{"s@example.net", recipients}, parts);
-  EXPECT_TRUE(result.ok()) << result.what;
-  return id;
-}
-
-// Waits for the scheduler to have nothing left, retries included.
-bool drained(const Scheduler& scheduler, std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  while (scheduler.pending() != 0) {
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
-
-// Records calls per (id, rcpt) and answers from a script: the Nth call gets script[N], then
-// the last entry forever.
-class ScriptedDelivery {
- public:
-  explicit ScriptedDelivery(std::map<unsigned, std::vector<Outcome>> script)
-      : script_(std::move(script)) {}
-
-  Scheduler::DeliverFn fn() {
-    return Scheduler::each_recipient([this](const queue::StoredMessage&, unsigned rcpt) {
-      std::lock_guard lock(mutex_);
-      const unsigned n = calls_[rcpt]++;
-      const auto& answers = script_.at(rcpt);
-      return answers[std::min<std::size_t>(n, answers.size() - 1)];
-    });
-  }
-  unsigned calls(unsigned rcpt) {
-    std::lock_guard lock(mutex_);
-    return calls_[rcpt];
-  }
-
- private:
-  std::mutex mutex_;
-  std::map<unsigned, std::vector<Outcome>> script_;
-  std::map<unsigned, unsigned> calls_;
-};
 
 TEST(Scheduler, DeliversToMaildirsAndRemoves) {
   TempDir temp;
