@@ -121,6 +121,10 @@ struct QueueTiming {
   // delay_warning_time defaults to off, which ignores it).
   std::chrono::seconds delay_warning{4 * 3600};
   unsigned workers = 16;  // delivery threads; remote attempts block one for up to timeout
+  // Attempts at once per destination (a remote domain, or the smarthost); a message over the
+  // limit waits queued for a slot while workers take other mail. 0: no limit. 20 as Postfix's
+  // default_destination_concurrency_limit.
+  unsigned destination_concurrency = 20;
   // Accept durably, then drop instead of delivering (logged per message): the route the
   // benchmarks compare with Postfix's discard transport. Never for real mail.
   bool discard = false;

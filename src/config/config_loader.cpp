@@ -663,7 +663,8 @@ void Reader::read_outbound(const toml::node& node, Outbound& outbound) const {
 void Reader::read_queue(const toml::node& node, QueueTiming& queue) const {
   const toml::table& t = as_table(node, "queue");
   check_keys(t, "queue",
-             {"first_retry", "max_retry", "lifetime", "delay_warning", "workers", "discard"});
+             {"first_retry", "max_retry", "lifetime", "delay_warning", "workers",
+              "destination_concurrency", "discard"});
   auto seconds = [&](std::string_view key, std::chrono::seconds& out, std::int64_t min,
                      std::int64_t max) {
     if (const toml::node* n = t.get(key))
@@ -679,6 +680,9 @@ void Reader::read_queue(const toml::node& node, QueueTiming& queue) const {
     fail(line_of(t), "queue.max_retry", "must not be shorter than queue.first_retry");
   if (const toml::node* n = t.get("workers"))
     queue.workers = static_cast<unsigned>(as_integer(*n, "queue.workers", 1, 1024));
+  if (const toml::node* n = t.get("destination_concurrency"))
+    queue.destination_concurrency =
+        static_cast<unsigned>(as_integer(*n, "queue.destination_concurrency", 0, 1024));
   if (const toml::node* n = t.get("discard")) queue.discard = as_bool(*n, "queue.discard");
 }
 
@@ -899,6 +903,7 @@ std::string to_toml(const Config& config) {
   out << "lifetime = " << config.queue.lifetime.count() << "\n";
   out << "delay_warning = " << config.queue.delay_warning.count() << "\n";
   out << "workers = " << config.queue.workers << "\n";
+  out << "destination_concurrency = " << config.queue.destination_concurrency << "\n";
   out << "discard = " << (config.queue.discard ? "true" : "false") << "\n";
   if (!config.relay.host.empty()) {
     const Relay& relay = config.relay;

@@ -2,7 +2,9 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <map>
+#include <string>
 
 #include "delivery/maildir.hpp"
 #include "delivery/outgoing.hpp"
@@ -83,13 +85,15 @@ std::expected<std::unique_ptr<Router>, std::string> Router::create(
     if (!options) return std::unexpected(options.error());
     auto relay = delivery::remote::RelayDelivery::create(std::move(*options));
     if (!relay) return std::unexpected("relay: " + relay.error());
-    return std::unique_ptr<Router>(new Router(directory, nullptr, std::move(*relay), discard));
+    std::string name = "[" + config.relay.host + "]:" + std::to_string(config.relay.port);
+    return std::unique_ptr<Router>(
+        new Router(directory, nullptr, std::move(*relay), std::move(name), discard));
   }
   auto options = remote_options(config);
   if (!options) return std::unexpected(options.error());
   auto remote = delivery::remote::RemoteDelivery::create(std::move(*options));
   if (!remote) return std::unexpected("remote delivery: " + remote.error());
-  return std::unique_ptr<Router>(new Router(directory, std::move(*remote), nullptr, discard));
+  return std::unique_ptr<Router>(new Router(directory, std::move(*remote), nullptr, {}, discard));
 }
 
 smtp::OutgoingMessage Router::outgoing(const queue::StoredMessage& message,
@@ -114,16 +118,12 @@ std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& messa
   std::map<std::string, std::vector<std::size_t>> remote;
   std::vector<std::size_t> relayed;
   for (std::size_t k = 0; k < rcpts.size(); ++k) {
-    const std::string& rcpt = recipients.at(rcpts[k]);
-    std::size_t at = rcpt.rfind('@');
-    // A bare <Postmaster> (no domain) is local by definition (RFC 5321 §4.1.1.3).
-    if (at == std::string::npos || directory_.is_local_domain(rcpt.substr(at + 1))) {
+    std::optional<std::string> domain = remote_domain(recipients.at(rcpts[k]));
+    if (!domain) {
       outcomes[k] = deliver_local(message, rcpts[k]);
       continue;
     }
-    std::string domain = rcpt.substr(at + 1);
-    for (char& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    remote[domain].push_back(k);
+    remote[std::move(*domain)].push_back(k);
     relayed.push_back(k);
   }
   if (relay_) {
@@ -147,6 +147,29 @@ std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& messa
     }
   }
   return outcomes;
+}
+
+std::vector<std::string> Router::destinations(const queue::StoredMessage& message,
+                                              std::span<const unsigned> rcpts) const {
+  std::vector<std::string> out;
+  if (discard_) return out;
+  for (const unsigned i : rcpts) {
+    std::optional<std::string> domain = remote_domain(message.envelope.recipients.at(i));
+    if (!domain) continue;
+    // One transaction per attempt to the smarthost, whatever the domains.
+    if (relay_) return {relay_name_};
+    if (std::ranges::find(out, *domain) == out.end()) out.push_back(std::move(*domain));
+  }
+  return out;
+}
+
+std::optional<std::string> Router::remote_domain(const std::string& rcpt) const {
+  const std::size_t at = rcpt.rfind('@');
+  // A bare <Postmaster> (no domain) is local by definition (RFC 5321 §4.1.1.3).
+  if (at == std::string::npos || directory_.is_local_domain(rcpt.substr(at + 1))) return {};
+  std::string domain = rcpt.substr(at + 1);
+  for (char& c : domain) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return domain;
 }
 
 delivery::Outcome Router::deliver_local(const queue::StoredMessage& message, unsigned index) const {

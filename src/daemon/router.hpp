@@ -3,11 +3,13 @@
 // remote senders) by remote delivery over SMTP under the outbound TLS policy, one transaction
 // per destination domain for all its recipients — or, with a [relay] smarthost, all of them to
 // the smarthost in one transaction per message. With [queue] discard, drops everything
-// (benchmarks). Called by the scheduler on its worker threads.
+// (benchmarks). Called by the scheduler on its worker threads, which also ask it where a
+// message goes, for the per-destination limit ([queue] destination_concurrency).
 #pragma once
 
 #include <expected>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <vector>
@@ -31,18 +33,27 @@ class Router {
   // One outcome per entry of `rcpts` (indexes into the envelope's recipients), in order.
   std::vector<delivery::Outcome> deliver(const queue::StoredMessage& message,
                                          std::span<const unsigned> rcpts);
+  // Where deliver() would take these recipients, one name per connection it may open: the
+  // lower-case domain of each remote recipient, or "[host]:port" of the smarthost; nothing for
+  // local recipients, nor with [queue] discard.
+  std::vector<std::string> destinations(const queue::StoredMessage& message,
+                                        std::span<const unsigned> rcpts) const;
 
  private:
-  // Exactly one of remote and relay is set.
+  // Exactly one of remote and relay is set; relay_name names the smarthost's destination.
   Router(const delivery::MailboxDirectory& directory,
          std::unique_ptr<delivery::remote::RemoteDelivery> remote,
-         std::unique_ptr<delivery::remote::RelayDelivery> relay, bool discard)
+         std::unique_ptr<delivery::remote::RelayDelivery> relay, std::string relay_name,
+         bool discard)
       : directory_(directory),
         remote_(std::move(remote)),
         relay_(std::move(relay)),
+        relay_name_(std::move(relay_name)),
         discard_(discard) {}
 
   delivery::Outcome deliver_local(const queue::StoredMessage& message, unsigned index) const;
+  // The lower-case domain of a remote recipient; nullopt for a local one.
+  std::optional<std::string> remote_domain(const std::string& rcpt) const;
   // The message for the recipients at `positions` (indexes into `rcpts`).
   static smtp::OutgoingMessage outgoing(const queue::StoredMessage& message,
                                         std::span<const unsigned> rcpts,
@@ -51,6 +62,7 @@ class Router {
   const delivery::MailboxDirectory& directory_;
   std::unique_ptr<delivery::remote::RemoteDelivery> remote_;
   std::unique_ptr<delivery::remote::RelayDelivery> relay_;
+  std::string relay_name_;
   bool discard_;
 };
 

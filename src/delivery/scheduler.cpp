@@ -1,7 +1,8 @@
 // The delivery scheduler: worker threads take queue ids from a ready FIFO, deliver the
 // pending recipients, and either remove the message or park it for a retry with exponential
 // backoff. Every message it is responsible for has one Entry whose state says which container
-// holds it (ready_ while queued, retries_ while deferred, neither while held or active).
+// holds it (ready_ while queued, or slots_ while parked for a destination; retries_ while
+// deferred; neither while held or active).
 // Per-recipient progress is in the spool: when an attempt leaves some recipients deferred, the
 // finished ones (delivered, or failed and reported) are recorded, and the first attempt after a
 // restart skips them. Retry times are not persisted: recovery makes everything due again (held
@@ -9,6 +10,10 @@
 // repeat for those recipients (at least once, RFC 5321 §6.1); Maildir names absorb local ones.
 // NOTIFY (RFC 3461 §4.1) is read here for successes and delays: who gets a report, and when;
 // the failure filter is the bounce hook's (delivery/bouncer.cpp).
+// With a destination limit a worker reads the message before its attempt to learn where it goes
+// (remembered until the next attempt, so a message parked again costs no read), and either takes
+// a slot at each destination or parks the message at a full one; the attempt that frees a slot
+// wakes the oldest message parked there, which goes back into ready_ at its old place.
 #include "delivery/scheduler.hpp"
 
 #include <spdlog/spdlog.h>
@@ -19,7 +24,9 @@
 #include <exception>
 #include <future>
 #include <memory>
+#include <optional>
 #include <type_traits>
+#include <utility>
 
 #include "queue/queue_id.hpp"
 
@@ -29,8 +36,20 @@ namespace sealpost::delivery {
 // message expired: it leaves the spool. kRetry: some recipient deferred. kLost: unreadable.
 struct Scheduler::Attempt {
   enum class Kind { kFinished, kRetry, kLost } kind = Kind::kFinished;
-  std::vector<Deferral> deferrals;  // their rcpts are what stays pending
-  bool delay_warned = false;        // the message's delay warning is done
+  std::vector<Deferral> deferrals;        // their rcpts are what stays pending
+  bool delay_warned = false;              // the message's delay warning is done
+  std::vector<std::string> destinations;  // of the deferred recipients (with a limit)
+};
+
+// A message taken by a worker: what its attempt needs, and the slots it holds.
+struct Scheduler::Job {
+  std::string id;
+  std::vector<unsigned> pending;  // empty before the first attempt since a start
+  bool delay_warned = false;
+  bool loaded = false;
+  std::optional<queue::StoredMessage> message;  // nullopt once loaded: unreadable
+  std::vector<std::string> slots;               // held for the attempt
+  std::string woken_by;                         // its claim on a slot there ended when it was taken
 };
 
 namespace {
@@ -68,7 +87,10 @@ Scheduler::DeliverFn Scheduler::each_recipient(DeliverOneFn deliver) {
 }
 
 Scheduler::Scheduler(queue::Spool& spool, DeliverFn deliver, Options options)
-    : spool_(spool), deliver_(std::move(deliver)), options_(options) {}
+    : spool_(spool),
+      deliver_(std::move(deliver)),
+      options_(std::move(options)),
+      slots_(options_.destinations ? options_.destination_concurrency : 0) {}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -129,11 +151,32 @@ void Scheduler::make_ready_locked(const std::string& id, Entry& entry) {
 }
 
 void Scheduler::unschedule_locked(Entry& entry) {
-  if (entry.state == State::kQueued) ready_.erase(entry.ready_seq);
+  if (entry.state == State::kQueued && !entry.parked_at.empty()) {
+    slots_.unpark(entry.parked_at, entry.ready_seq);
+    entry.parked_at.clear();
+  } else if (entry.state == State::kQueued) {
+    ready_.erase(entry.ready_seq);
+  }
+  if (!entry.woken_by.empty()) {  // its claim on a slot goes to the next in line
+    const std::string destination = std::exchange(entry.woken_by, {});
+    slots_.drop_claim(destination);
+    wake_locked(destination);
+  }
   if (entry.state == State::kDeferred && entry.retry != retries_.end()) {
     retries_.erase(entry.retry);
     entry.retry = retries_.end();
   }
+}
+
+void Scheduler::wake_locked(const std::string& destination) {
+  auto woken = slots_.wake(destination);
+  for (auto& w : woken) {
+    Entry& entry = entries_.at(w.id);  // a parked entry leaves entries_ only through unpark
+    entry.parked_at.clear();
+    entry.woken_by = destination;
+    ready_.emplace(w.seq, std::move(w.id));
+  }
+  if (!woken.empty()) wake_.notify_all();
 }
 
 void Scheduler::run() {
@@ -156,45 +199,121 @@ void Scheduler::run() {
       }
       continue;
     }
-    const std::string id = std::move(ready_.begin()->second);
-    ready_.erase(ready_.begin());
-    Entry& entry = entries_.at(id);
-    entry.state = State::kActive;
-    std::vector<unsigned> pending = entry.pending;
-    const bool delay_warned = entry.delay_warned;
-    ++in_flight_;
-    lock.unlock();
-    Attempt result = attempt(id, std::move(pending), delay_warned);
-    lock.lock();
-    finish(id, result, lock);
+    Job job = take_locked();
+    const bool admitted = !slots_.limited() || admit(job, lock);
+    if (admitted) {
+      lock.unlock();
+      if (!job.loaded) load(job);
+      Attempt result = attempt(job);
+      lock.lock();
+      for (const std::string& destination : job.slots) {
+        slots_.release(destination);
+        wake_locked(destination);
+      }
+      finish(job.id, result, lock);
+    }
     --in_flight_;
     if (ready_.empty() && in_flight_ == 0) idle_.notify_all();
   }
 }
 
-Scheduler::Attempt Scheduler::attempt(const std::string& id, std::vector<unsigned> pending,
-                                      bool delay_warned) {
+Scheduler::Job Scheduler::take_locked() {
+  Job job;
+  job.id = std::move(ready_.begin()->second);
+  ready_.erase(ready_.begin());
+  Entry& entry = entries_.at(job.id);
+  entry.state = State::kActive;
+  job.pending = entry.pending;
+  job.delay_warned = entry.delay_warned;
+  if (!entry.woken_by.empty()) {
+    job.woken_by = std::exchange(entry.woken_by, {});
+    slots_.drop_claim(job.woken_by);
+  }
+  ++in_flight_;
+  return job;
+}
+
+bool Scheduler::admit(Job& job, std::unique_lock<std::mutex>& lock) {
+  Entry& entry = entries_.at(job.id);  // kActive: erased by no one else meanwhile
+  if (!entry.destinations_known) {
+    lock.unlock();
+    load(job);
+    std::vector<std::string> destinations;
+    if (job.message && !job.pending.empty())
+      destinations = destinations_of(*job.message, job.pending);
+    lock.lock();
+    entry.destinations = std::move(destinations);
+    entry.destinations_known = true;
+    if (job.message) entry.pending = job.pending;  // so a parked one is not read for that again
+  }
+  bool admitted = false;
+  if (entry.deleted) {
+    entries_.erase(job.id);
+  } else if (entry.hold_after_attempt) {  // held while it was being read: no attempt at all
+    entry.hold_after_attempt = false;
+    entry.state = State::kHeld;
+    spdlog::info("delivery: {} held: not attempted until released", job.id);
+  } else if (const std::string* full = slots_.acquire(entry.destinations)) {
+    // Not an attempt: no backoff, no count; ready again when an attempt there ends.
+    entry.state = State::kQueued;
+    entry.parked_at = *full;
+    slots_.park(*full, entry.ready_seq, job.id);
+    spdlog::debug("delivery: {} waits for a slot to {}", job.id, *full);
+  } else {
+    job.slots = entry.destinations;
+    admitted = true;
+  }
+  // A claim it did not use (parked elsewhere, held, deleted) goes to the next in line.
+  if (!job.woken_by.empty()) wake_locked(job.woken_by);
+  return admitted;
+}
+
+void Scheduler::load(Job& job) const {
+  job.loaded = true;
+  job.message = spool_.load(job.id);
+  if (!job.message) return;
+  const auto& recipients = job.message->envelope.recipients;
+  if (job.pending.empty()) {  // the first attempt since the daemon started
+    const std::vector<std::uint32_t> finished = spool_.finished_recipients(job.id);
+    for (unsigned i = 0; i < recipients.size(); ++i) {
+      if (!std::ranges::binary_search(finished, i)) job.pending.push_back(i);
+    }
+    if (!finished.empty()) {
+      spdlog::info("delivery: {} {} of {} recipient(s) finished before the restart, not retried",
+                   job.id, recipients.size() - job.pending.size(), recipients.size());
+    }
+  }
+}
+
+std::vector<std::string> Scheduler::destinations_of(const queue::StoredMessage& message,
+                                                    std::span<const unsigned> rcpts) const {
+  std::vector<std::string> destinations;
+  try {
+    destinations = options_.destinations(message, rcpts);
+  } catch (const std::exception& e) {
+    // Like a deliverer's bug: it is then attempted without a slot rather than never.
+    spdlog::error("delivery: {} destinations threw: {}", message.id, e.what());
+  }
+  // Sorted and unique: acquire() takes one slot per name, always in the same order.
+  std::ranges::sort(destinations);
+  destinations.erase(std::unique(destinations.begin(), destinations.end()), destinations.end());
+  return destinations;
+}
+
+Scheduler::Attempt Scheduler::attempt(Job& job) {
+  const std::string& id = job.id;
   Attempt result;
-  result.delay_warned = delay_warned;
-  const auto message = spool_.load(id);
-  if (!message) {
+  result.delay_warned = job.delay_warned;
+  if (!job.message) {
     // load() logged why (or it was deleted meanwhile); a corrupt record is never delivered.
     spdlog::error("delivery: {} cannot be loaded, not delivering it", id);
     result.kind = Attempt::Kind::kLost;
     return result;
   }
+  const queue::StoredMessage* message = &*job.message;
   const auto& recipients = message->envelope.recipients;
-  if (pending.empty()) {  // the first attempt since the daemon started
-    const std::vector<std::uint32_t> finished = spool_.finished_recipients(id);
-    for (unsigned i = 0; i < recipients.size(); ++i) {
-      if (!std::ranges::binary_search(finished, i)) pending.push_back(i);
-    }
-    if (!finished.empty()) {
-      spdlog::info("delivery: {} {} of {} recipient(s) finished before the restart, not retried",
-                   id, recipients.size() - pending.size(), recipients.size());
-    }
-    if (pending.empty()) return result;  // only its done record was lost: finished
-  }
+  const std::vector<unsigned>& pending = job.pending;
+  if (pending.empty()) return result;  // only its done record was lost: finished
 
   std::vector<Outcome> outcomes;
   try {
@@ -253,7 +372,14 @@ Scheduler::Attempt Scheduler::attempt(const std::string& id, std::vector<unsigne
     std::ranges::sort(result.deferrals, {}, &Deferral::rcpt);
   }
   result.kind = result.deferrals.empty() ? Attempt::Kind::kFinished : Attempt::Kind::kRetry;
-  if (result.kind == Attempt::Kind::kRetry) record_finished(id, pending, result.deferrals);
+  if (result.kind == Attempt::Kind::kRetry) {
+    record_finished(id, pending, result.deferrals);
+    if (slots_.limited()) {
+      std::vector<unsigned> deferred;
+      for (const auto& d : result.deferrals) deferred.push_back(d.rcpt);
+      result.destinations = destinations_of(*message, deferred);
+    }
+  }
   return result;
 }
 
@@ -330,13 +456,15 @@ bool Scheduler::warn_delay(const queue::StoredMessage& message,
 }
 
 void Scheduler::finish(const std::string& id, Attempt& result, std::unique_lock<std::mutex>& lock) {
-  Entry& entry = entries_.at(id);  // an active entry is only ever erased here
+  Entry& entry = entries_.at(id);  // an active entry is only ever erased here and in admit()
   entry.delay_warned = entry.delay_warned || result.delay_warned;
   if (result.kind == Attempt::Kind::kRetry && !entry.deleted) {
     ++entry.attempts;
     entry.pending.clear();
     for (const auto& d : result.deferrals) entry.pending.push_back(d.rcpt);
     entry.deferrals = std::move(result.deferrals);
+    entry.destinations = std::move(result.destinations);
+    entry.destinations_known = slots_.limited();
     entry.due = Clock::now() + entry.backoff;
     if (entry.hold_after_attempt) {
       entry.hold_after_attempt = false;
@@ -419,7 +547,8 @@ std::vector<Scheduler::ControlResult> Scheduler::hold(std::span<const std::strin
       if (it == entries_.end()) continue;
       Entry& entry = it->second;
       if (was[i] == Was::kActive) entry.hold_after_attempt = false;
-      if (was[i] == Was::kScheduled && entry.state == State::kHeld) {
+      // Held in memory meanwhile (scheduled, or its attempt ended or never began): undone.
+      if ((was[i] == Was::kScheduled || was[i] == Was::kActive) && entry.state == State::kHeld) {
         requeue_locked(it->first, entry);
         requeued = true;
       }
@@ -535,7 +664,7 @@ std::size_t Scheduler::flush() {
 
 Scheduler::Status Scheduler::status_locked(const Entry& entry, Clock::time_point now,
                                            std::chrono::system_clock::time_point system_now) const {
-  Status status{entry.state, entry.attempts, std::nullopt, entry.deferrals};
+  Status status{entry.state, entry.attempts, std::nullopt, entry.deferrals, entry.parked_at};
   if (entry.state == State::kDeferred) {
     status.next_attempt =
         system_now + std::chrono::duration_cast<std::chrono::system_clock::duration>(

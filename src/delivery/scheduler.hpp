@@ -8,6 +8,9 @@
 // once it has waited longer than delay_warning, both through their own hooks.
 // Queue control: hold (never attempted until released), release, delete and flush (deferred
 // messages due now); hold and delete are recorded durably in the spool first.
+// Per-destination concurrency: given a destinations hook, an attempt holds one slot at each
+// destination of its pending recipients; a message whose destination is at the limit waits,
+// still queued, without an attempt, until an attempt there ends (DestinationSlots).
 #pragma once
 
 #include <chrono>
@@ -22,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "delivery/destination_slots.hpp"
 #include "delivery/outcome.hpp"
 #include "queue/spool.hpp"
 
@@ -64,6 +68,10 @@ class Scheduler {
   // plus the lifetime). False when it could not be queued: tried again at the next attempt.
   using DelayFn = std::function<bool(const queue::StoredMessage&, std::span<const Deferral>,
                                      std::chrono::system_clock::time_point retry_until)>;
+  // Names where the given recipients of a message go, one concurrency slot each: the
+  // lower-case domains of remote recipients, say, and none for local ones. Repeats are fine.
+  using DestinationsFn = std::function<std::vector<std::string>(const queue::StoredMessage&,
+                                                                std::span<const unsigned> rcpts)>;
 
   struct Options {
     unsigned workers = 1;
@@ -75,16 +83,22 @@ class Scheduler {
     BounceFn bounce;           // empty: failures are only logged
     SuccessFn report_success;  // empty: no success reports
     DelayFn warn_delay;        // empty: no delay warnings
+    // Attempts at once per destination (Postfix's default_destination_concurrency_limit is
+    // also 20); 0, or no destinations hook: no limit, and nothing is read before an attempt.
+    unsigned destination_concurrency = 20;
+    DestinationsFn destinations;
   };
 
-  // Where a message stands. kQueued: due now, waiting for a worker; kDeferred: a recipient got
-  // TempFail, next attempt at a set time; kHeld: by the administrator; kActive: being attempted.
+  // Where a message stands. kQueued: due now, waiting for a worker (or for a slot at a
+  // destination); kDeferred: a recipient got TempFail, next attempt at a set time; kHeld: by the
+  // administrator; kActive: taken by a worker, being attempted.
   enum class State { kQueued, kDeferred, kHeld, kActive };
   struct Status {
     State state = State::kQueued;
     unsigned attempts = 0;  // finished attempts that deferred it
     std::optional<std::chrono::system_clock::time_point> next_attempt;  // kDeferred only
     std::vector<Deferral> deferrals;  // recipients deferred at the last attempt, in order
+    std::string waiting_for;          // kQueued: the destination whose slot it waits for, if any
   };
 
   // The outcome of one queue-control action on one message.
@@ -146,11 +160,25 @@ class Scheduler {
     // Its delay warning is done (sent, or nobody wanted one). In memory only: a restart may
     // send a second one.
     bool delay_warned = false;
+    // With a destination limit: the destinations of `pending`, once a worker has read them.
+    std::vector<std::string> destinations;
+    bool destinations_known = false;
+    std::string parked_at;  // kQueued, not in ready_: waits in slots_ for a slot there
+    std::string woken_by;   // kQueued in ready_ with a claim on a slot freed there
   };
   struct Attempt;
+  struct Job;
 
   void run();
-  Attempt attempt(const std::string& id, std::vector<unsigned> pending, bool delay_warned);
+  Job take_locked();
+  // With a destination limit: takes the job's slots, or parks it (or it was held or deleted
+  // while its message was read). True when it is to be attempted now.
+  bool admit(Job& job, std::unique_lock<std::mutex>& lock);
+  // Reads the message and, on its first attempt since a start, which recipients are pending.
+  void load(Job& job) const;
+  std::vector<std::string> destinations_of(const queue::StoredMessage& message,
+                                           std::span<const unsigned> rcpts) const;
+  Attempt attempt(Job& job);
   bool report(const queue::StoredMessage& message, std::vector<Failure>& failures, Attempt& result);
   void report_success(const queue::StoredMessage& message, std::span<const Success> successes);
   // True once the warning is done: sent, or owed to no recipient.
@@ -160,6 +188,8 @@ class Scheduler {
                        std::span<const Deferral> deferred);
   void finish(const std::string& id, Attempt& result, std::unique_lock<std::mutex>& lock);
   void make_ready_locked(const std::string& id, Entry& entry);
+  // Makes the messages parked at `destination` that now have a slot ready.
+  void wake_locked(const std::string& destination);
   void unschedule_locked(Entry& entry);
   void requeue_locked(const std::string& id, Entry& entry);
   Status status_locked(const Entry& entry, Clock::time_point now,
@@ -175,10 +205,11 @@ class Scheduler {
   std::condition_variable wake_;
   std::condition_variable idle_;
   std::map<std::string, Entry> entries_;        // every id we are responsible for
-  std::map<std::uint64_t, std::string> ready_;  // FIFO of kQueued ids
+  std::map<std::uint64_t, std::string> ready_;  // kQueued ids by seq: FIFO, a woken one first
   std::uint64_t next_ready_seq_ = 0;
-  Retries retries_;  // kDeferred ids by due time
-  unsigned in_flight_ = 0;
+  Retries retries_;         // kDeferred ids by due time
+  unsigned in_flight_ = 0;  // taken by a worker
+  DestinationSlots slots_;
   bool stopping_ = false;
   std::vector<std::thread> threads_;
 };

@@ -326,6 +326,18 @@ TEST(ConfigErrors, QueueTiming) {
                "must not be shorter");
   expect_error("[queue]\nlifetime = 1\n", 11, "queue.lifetime", "between 60");
   expect_error("[queue]\ndelay_warning = -1\n", 11, "queue.delay_warning", "between 0");
+  expect_error("[queue]\ndestination_concurrency = -1\n", 11, "queue.destination_concurrency",
+               "between 0");
+}
+
+TEST(ConfigQueue, DestinationConcurrencyDefaultAndPrinted) {
+  // Default 20, as Postfix's default_destination_concurrency_limit; 0 is no limit.
+  EXPECT_EQ(load_string(kHead, "d.toml", "/").queue.destination_concurrency, 20u);
+  Config off =
+      load_string(std::string(kHead) + "[queue]\ndestination_concurrency = 0\n", "t.toml", "/");
+  EXPECT_EQ(off.queue.destination_concurrency, 0u);
+  EXPECT_NE(to_toml(off).find("\ndestination_concurrency = 0\n"), std::string::npos);
+  EXPECT_EQ(load_string(to_toml(off), "again.toml", "/").queue.destination_concurrency, 0u);
 }
 
 TEST(ConfigQueue, DelayWarningDefaultAndPrinted) {

@@ -57,6 +57,27 @@ inline bool drained(const Scheduler& scheduler, std::chrono::milliseconds timeou
   return true;
 }
 
+// Waits until `id` is known and `ok` holds for its status (the workers run on their own
+// threads).
+template <typename Pred>
+bool status_becomes(const Scheduler& scheduler, const std::string& id, Pred ok,
+                    std::chrono::milliseconds timeout = 10s) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    const auto status = scheduler.status(id);
+    if (status && ok(*status)) return true;
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+}
+
+// Waits until `id` reaches `state`.
+inline bool reaches(const Scheduler& scheduler, const std::string& id, Scheduler::State state,
+                    std::chrono::milliseconds timeout = 10s) {
+  return status_becomes(
+      scheduler, id, [state](const Scheduler::Status& s) { return s.state == state; }, timeout);
+}
+
 // Records calls per recipient index and answers from a script: the Nth call gets script[N],
 // then the last entry forever.
 class ScriptedDelivery {

@@ -27,6 +27,7 @@ using sealpost::testing::drained;
 using sealpost::testing::fast_options;
 using sealpost::testing::list_dir;
 using sealpost::testing::QuietLogs;
+using sealpost::testing::reaches;
 using sealpost::testing::read_file;
 using sealpost::testing::ScriptedDelivery;
 using sealpost::testing::TempDir;
@@ -345,18 +346,6 @@ Scheduler::Options slow_retry() {
   options.first_retry = 3600s;
   options.max_retry = 3600s;
   return options;
-}
-
-// Waits until `id` reaches `state` (the workers run on their own threads).
-bool reaches(const Scheduler& scheduler, const std::string& id, Scheduler::State state,
-             std::chrono::milliseconds timeout = 10s) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
-  for (;;) {
-    const auto status = scheduler.status(id);
-    if (status && status->state == state) return true;
-    if (std::chrono::steady_clock::now() > deadline) return false;
-    std::this_thread::sleep_for(1ms);
-  }
 }
 
 using R = Scheduler::Result;
