@@ -91,13 +91,11 @@ int run(config::Config cfg, bool embedded) {
     return bouncer.warn_delay(m, deferrals, retry_until);
   };
   scheduler_options.destination_concurrency = cfg.queue.destination_concurrency;
-  // Without a hook nothing is read before an attempt: discard has no destinations anyway.
-  if (!cfg.queue.discard) {
-    scheduler_options.destinations = [&router](const queue::StoredMessage& m,
-                                               std::span<const unsigned> rcpts) {
-      return (*router)->destinations(m, rcpts);
-    };
-  }
+  scheduler_options.destinations = [&router](const queue::StoredMessage& m,
+                                             std::span<const unsigned> rcpts) {
+    return (*router)->destinations(m, rcpts);
+  };
+  scheduler_options.discard = cfg.queue.discard;
   delivery::Scheduler scheduler(
       spool,
       [&router](const queue::StoredMessage& m, std::span<const unsigned> rcpts) {

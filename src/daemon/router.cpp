@@ -1,7 +1,5 @@
 #include "daemon/router.hpp"
 
-#include <spdlog/spdlog.h>
-
 #include <algorithm>
 #include <map>
 #include <string>
@@ -79,7 +77,6 @@ std::expected<delivery::remote::RelayOptions, std::string> relay_options(
 
 std::expected<std::unique_ptr<Router>, std::string> Router::create(
     const config::Config& config, const delivery::MailboxDirectory& directory) {
-  bool discard = config.queue.discard;
   if (!config.relay.host.empty()) {
     auto options = relay_options(config);
     if (!options) return std::unexpected(options.error());
@@ -87,13 +84,13 @@ std::expected<std::unique_ptr<Router>, std::string> Router::create(
     if (!relay) return std::unexpected("relay: " + relay.error());
     std::string name = "[" + config.relay.host + "]:" + std::to_string(config.relay.port);
     return std::unique_ptr<Router>(
-        new Router(directory, nullptr, std::move(*relay), std::move(name), discard));
+        new Router(directory, nullptr, std::move(*relay), std::move(name)));
   }
   auto options = remote_options(config);
   if (!options) return std::unexpected(options.error());
   auto remote = delivery::remote::RemoteDelivery::create(std::move(*options));
   if (!remote) return std::unexpected("remote delivery: " + remote.error());
-  return std::unique_ptr<Router>(new Router(directory, std::move(*remote), nullptr, {}, discard));
+  return std::unique_ptr<Router>(new Router(directory, std::move(*remote), nullptr, {}));
 }
 
 smtp::OutgoingMessage Router::outgoing(const queue::StoredMessage& message,
@@ -109,10 +106,6 @@ std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& messa
                                                std::span<const unsigned> rcpts) {
   const auto& recipients = message.envelope.recipients;
   std::vector<delivery::Outcome> outcomes(rcpts.size());
-  if (discard_) {
-    spdlog::info("delivery: {} discarded ([queue] discard)", message.id);
-    return std::vector<delivery::Outcome>(rcpts.size(), delivery::Delivered{});
-  }
   // Remote recipients by domain (lower case), as positions in `rcpts`; all of them, in order,
   // for the smarthost.
   std::map<std::string, std::vector<std::size_t>> remote;
@@ -152,7 +145,6 @@ std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& messa
 std::vector<std::string> Router::destinations(const queue::StoredMessage& message,
                                               std::span<const unsigned> rcpts) const {
   std::vector<std::string> out;
-  if (discard_) return out;
   for (const unsigned i : rcpts) {
     std::optional<std::string> domain = remote_domain(message.envelope.recipients.at(i));
     if (!domain) continue;

@@ -2,9 +2,9 @@
 // domains to their Maildir, everything else (mail an authenticated user relayed, bounces to
 // remote senders) by remote delivery over SMTP under the outbound TLS policy, one transaction
 // per destination domain for all its recipients — or, with a [relay] smarthost, all of them to
-// the smarthost in one transaction per message. With [queue] discard, drops everything
-// (benchmarks). Called by the scheduler on its worker threads, which also ask it where a
-// message goes, for the per-destination limit ([queue] destination_concurrency).
+// the smarthost in one transaction per message. Called by the scheduler on its worker threads,
+// which also ask it where a message goes, for the per-destination limit ([queue]
+// destination_concurrency). [queue] discard is the scheduler's: it never calls the router.
 #pragma once
 
 #include <expected>
@@ -35,7 +35,7 @@ class Router {
                                          std::span<const unsigned> rcpts);
   // Where deliver() would take these recipients, one name per connection it may open: the
   // lower-case domain of each remote recipient, or "[host]:port" of the smarthost; nothing for
-  // local recipients, nor with [queue] discard.
+  // local recipients.
   std::vector<std::string> destinations(const queue::StoredMessage& message,
                                         std::span<const unsigned> rcpts) const;
 
@@ -43,13 +43,11 @@ class Router {
   // Exactly one of remote and relay is set; relay_name names the smarthost's destination.
   Router(const delivery::MailboxDirectory& directory,
          std::unique_ptr<delivery::remote::RemoteDelivery> remote,
-         std::unique_ptr<delivery::remote::RelayDelivery> relay, std::string relay_name,
-         bool discard)
+         std::unique_ptr<delivery::remote::RelayDelivery> relay, std::string relay_name)
       : directory_(directory),
         remote_(std::move(remote)),
         relay_(std::move(relay)),
-        relay_name_(std::move(relay_name)),
-        discard_(discard) {}
+        relay_name_(std::move(relay_name)) {}
 
   delivery::Outcome deliver_local(const queue::StoredMessage& message, unsigned index) const;
   // The lower-case domain of a remote recipient; nullopt for a local one.
@@ -63,7 +61,6 @@ class Router {
   std::unique_ptr<delivery::remote::RemoteDelivery> remote_;
   std::unique_ptr<delivery::remote::RelayDelivery> relay_;
   std::string relay_name_;
-  bool discard_;
 };
 
 // The remote delivery options a configuration asks for.

@@ -90,7 +90,7 @@ Scheduler::Scheduler(queue::Spool& spool, DeliverFn deliver, Options options)
     : spool_(spool),
       deliver_(std::move(deliver)),
       options_(std::move(options)),
-      slots_(options_.destinations ? options_.destination_concurrency : 0) {}
+      slots_(options_.destinations && !options_.discard ? options_.destination_concurrency : 0) {}
 
 Scheduler::~Scheduler() { stop(); }
 
@@ -203,8 +203,7 @@ void Scheduler::run() {
     const bool admitted = !slots_.limited() || admit(job, lock);
     if (admitted) {
       lock.unlock();
-      if (!job.loaded) load(job);
-      Attempt result = attempt(job);
+      Attempt result = options_.discard ? discard(job) : attempt(job);
       lock.lock();
       for (const std::string& destination : job.slots) {
         slots_.release(destination);
@@ -300,10 +299,17 @@ std::vector<std::string> Scheduler::destinations_of(const queue::StoredMessage& 
   return destinations;
 }
 
+Scheduler::Attempt Scheduler::discard(const Job& job) const {
+  // Not even read: the profile of a discarding daemon had Spool::load at 7.5 % of its CPU.
+  spdlog::info("delivery: {} discarded ([queue] discard)", job.id);
+  return Attempt{};  // finished: removed from the spool
+}
+
 Scheduler::Attempt Scheduler::attempt(Job& job) {
   const std::string& id = job.id;
   Attempt result;
   result.delay_warned = job.delay_warned;
+  if (!job.loaded) load(job);
   if (!job.message) {
     // load() logged why (or it was deleted meanwhile); a corrupt record is never delivered.
     spdlog::error("delivery: {} cannot be loaded, not delivering it", id);

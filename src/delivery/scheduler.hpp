@@ -87,6 +87,9 @@ class Scheduler {
     // also 20); 0, or no destinations hook: no limit, and nothing is read before an attempt.
     unsigned destination_concurrency = 20;
     DestinationsFn destinations;
+    // [queue] discard (benchmarks): every message is dropped unread, and the deliverer and the
+    // hooks are never called; logged per message.
+    bool discard = false;
   };
 
   // Where a message stands. kQueued: due now, waiting for a worker (or for a slot at a
@@ -176,6 +179,7 @@ class Scheduler {
   bool admit(Job& job, std::unique_lock<std::mutex>& lock);
   // Reads the message and, on its first attempt since a start, which recipients are pending.
   void load(Job& job) const;
+  Attempt discard(const Job& job) const;
   std::vector<std::string> destinations_of(const queue::StoredMessage& message,
                                            std::span<const unsigned> rcpts) const;
   Attempt attempt(Job& job);

@@ -288,6 +288,33 @@ TEST(Scheduler, WrongNumberOfOutcomesDefers) {
   EXPECT_TRUE(spool.queued_ids().empty());
 }
 
+TEST(Scheduler, DiscardDropsUnreadWithoutDeliveringOrReporting) {
+  TempDir temp;
+  queue::Spool spool(temp.path());
+  ScriptedDelivery delivery({{0, {Delivered{}}}});
+  std::atomic<int> hooks = 0;
+  Scheduler::Options options = fast_options(2);
+  options.discard = true;
+  options.destinations = [&](const queue::StoredMessage&, std::span<const unsigned>) {
+    ++hooks;
+    return std::vector<std::string>{"example.org"};
+  };
+  options.report_success = [&](const queue::StoredMessage&, std::span<const Scheduler::Success>) {
+    ++hooks;
+    return true;
+  };
+  Scheduler scheduler(spool, delivery.fn(), options);
+  const std::string held = commit(spool, {"h@example.org"});
+  scheduler.enqueue(held);
+  ASSERT_EQ(scheduler.hold(std::vector<std::string>{held})[0].result, Scheduler::Result::kDone);
+  scheduler.start();
+  for (int i = 0; i < 5; ++i) scheduler.enqueue(commit(spool, {"a@example.org"}));
+  ASSERT_TRUE(scheduler.wait_idle(10s));
+  EXPECT_EQ(delivery.calls(0), 0u);
+  EXPECT_EQ(hooks.load(), 0);
+  EXPECT_EQ(spool.queued_ids(), std::vector<std::string>{held});  // held stays held
+}
+
 TEST(Scheduler, DuplicateEnqueueDeliversOnce) {
   TempDir temp;
   queue::Spool spool(temp.path());
