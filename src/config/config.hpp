@@ -98,6 +98,13 @@ struct Outbound {
   std::size_t max_mx_hosts = 5;
   std::size_t max_addresses_per_host = 5;
   std::uint16_t mta_sts_port = 443;  // HTTPS port of mta-sts.<domain>; only tests change it
+  // Connection reuse, as Postfix's smtp_connection_cache_time_limit and friends: an idle
+  // connection waits this long for the next message to the same MX address (or smarthost)
+  // under the same TLS requirement; 0 turns reuse off.
+  std::chrono::seconds connection_cache_time_limit{2};
+  std::chrono::seconds connection_reuse_time_limit{300};  // no new transaction after this age
+  std::size_t connection_reuse_count_limit = 100;         // transactions per connection
+  std::size_t connection_cache_size = 100;                // idle connections kept in all
 };
 
 // A smarthost: every non-local recipient goes there instead of to its MX hosts (RFC 8314

@@ -292,6 +292,7 @@ class Reader {
   void read_auth(const toml::node& node, AuthThrottle& auth) const;
   void read_dns(const toml::node& node, Dns& dns) const;
   void read_outbound(const toml::node& node, Outbound& outbound) const;
+  void read_connection_reuse(const toml::table& t, Outbound& outbound) const;
   void read_queue(const toml::node& node, QueueTiming& queue) const;
   void read_relay(const toml::node& node, Relay& relay) const;
   std::vector<std::string> read_policy_chain(const toml::node& node, const std::string& key) const;
@@ -604,9 +605,11 @@ std::vector<std::string> Reader::read_policy_chain(const toml::node& node,
 
 void Reader::read_outbound(const toml::node& node, Outbound& outbound) const {
   const toml::table& t = as_table(node, "outbound");
-  check_keys(t, "outbound",
-             {"helo_name", "tls_policy", "domain", "mx_port", "ca_file", "timeout",
-              "connect_timeout", "max_mx_hosts", "max_addresses_per_host", "mta_sts_port"});
+  check_keys(
+      t, "outbound",
+      {"helo_name", "tls_policy", "domain", "mx_port", "ca_file", "timeout", "connect_timeout",
+       "max_mx_hosts", "max_addresses_per_host", "mta_sts_port", "connection_cache_time_limit",
+       "connection_reuse_time_limit", "connection_reuse_count_limit", "connection_cache_size"});
   if (const toml::node* n = t.get("helo_name")) {
     outbound.helo_name = as_string(*n, "outbound.helo_name");
     if (!is_domain(outbound.helo_name))
@@ -634,6 +637,7 @@ void Reader::read_outbound(const toml::node& node, Outbound& outbound) const {
   if (const toml::node* n = t.get("mta_sts_port"))
     outbound.mta_sts_port =
         static_cast<std::uint16_t>(as_integer(*n, "outbound.mta_sts_port", 1, 65535));
+  read_connection_reuse(t, outbound);
   if (const toml::node* n = t.get("domain")) {
     if (n->is_table())
       fail(line_of(*n), "outbound.domain", "write [[outbound.domain]] (one per domain)");
@@ -658,6 +662,22 @@ void Reader::read_outbound(const toml::node& node, Outbound& outbound) const {
       outbound.domains.push_back(std::move(p));
     }
   }
+}
+
+// Idle time stays well under a server's own idle timeout (RFC 5321 §4.5.3.2.7: 5 minutes).
+void Reader::read_connection_reuse(const toml::table& t, Outbound& outbound) const {
+  if (const toml::node* n = t.get("connection_cache_time_limit"))
+    outbound.connection_cache_time_limit =
+        std::chrono::seconds(as_integer(*n, "outbound.connection_cache_time_limit", 0, 300));
+  if (const toml::node* n = t.get("connection_reuse_time_limit"))
+    outbound.connection_reuse_time_limit =
+        std::chrono::seconds(as_integer(*n, "outbound.connection_reuse_time_limit", 1, 86400));
+  if (const toml::node* n = t.get("connection_reuse_count_limit"))
+    outbound.connection_reuse_count_limit = static_cast<std::size_t>(
+        as_integer(*n, "outbound.connection_reuse_count_limit", 1, 100000));
+  if (const toml::node* n = t.get("connection_cache_size"))
+    outbound.connection_cache_size =
+        static_cast<std::size_t>(as_integer(*n, "outbound.connection_cache_size", 0, 10000));
 }
 
 void Reader::read_queue(const toml::node& node, QueueTiming& queue) const {
@@ -892,6 +912,10 @@ std::string to_toml(const Config& config) {
   out << "max_mx_hosts = " << outbound.max_mx_hosts << "\n";
   out << "max_addresses_per_host = " << outbound.max_addresses_per_host << "\n";
   out << "mta_sts_port = " << outbound.mta_sts_port << "\n";
+  out << "connection_cache_time_limit = " << outbound.connection_cache_time_limit.count() << "\n";
+  out << "connection_reuse_time_limit = " << outbound.connection_reuse_time_limit.count() << "\n";
+  out << "connection_reuse_count_limit = " << outbound.connection_reuse_count_limit << "\n";
+  out << "connection_cache_size = " << outbound.connection_cache_size << "\n";
   for (const DomainTlsPolicy& d : outbound.domains) {
     out << "\n[[outbound.domain]]\n";
     out << "name = " << quote(d.domain) << "\n";

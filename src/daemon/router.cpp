@@ -13,6 +13,13 @@ namespace sealpost::daemon {
 
 namespace {
 
+delivery::remote::ConnectionCacheLimits reuse_limits(const config::Outbound& outbound) {
+  return {.idle_time = outbound.connection_cache_time_limit,
+          .max_age = outbound.connection_reuse_time_limit,
+          .max_transactions = outbound.connection_reuse_count_limit,
+          .max_idle = outbound.connection_cache_size};
+}
+
 std::expected<std::vector<tls::PolicyKind>, std::string> chain_of(
     const std::vector<std::string>& names) {
   std::vector<tls::PolicyKind> chain;
@@ -42,6 +49,7 @@ std::expected<delivery::remote::RemoteOptions, std::string> remote_options(
   o.max_addresses_per_host = config.outbound.max_addresses_per_host;
   o.mta_sts_port = config.outbound.mta_sts_port;
   o.mta_sts_cache_dir = (config.state_dir / "mta-sts").string();
+  o.connection_cache = reuse_limits(config.outbound);
   auto chain = chain_of(config.outbound.tls_policy);
   if (!chain) return std::unexpected("outbound.tls_policy: " + chain.error());
   o.policy_chain = *chain;
@@ -72,6 +80,7 @@ std::expected<delivery::remote::RelayOptions, std::string> relay_options(
   o.attempt_deadline = config.outbound.timeout;
   o.connect_timeout = config.outbound.connect_timeout;
   o.max_addresses = config.outbound.max_addresses_per_host;
+  o.connection_cache = reuse_limits(config.outbound);
   return o;
 }
 

@@ -194,6 +194,15 @@ std::expected<void, HandshakeFailure> ClientConnection::handshake(SslPtr ssl, De
   }
 }
 
+bool ClientConnection::idle_and_silent() {
+  if (fd_ < 0) return false;
+  // Decrypted bytes already buffered count as "arrived" (an unsolicited 421, say).
+  if (ssl_ && tls_up_ && SSL_pending(ssl_.get()) > 0) return false;
+  pollfd p{fd_, POLLIN, 0};
+  int r = ::poll(&p, 1, 0);
+  return r == 0;  // readable or hung up: the peer closed or spoke out of turn
+}
+
 Io ClientConnection::write_all(std::string_view data, Deadline deadline) {
   while (!data.empty()) {
     if (tls_up_) {

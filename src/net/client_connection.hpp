@@ -65,6 +65,10 @@ class ClientConnection {
   SSL* ssl() const { return ssl_.get(); }
   bool tls_active() const { return tls_up_; }  // the handshake completed
 
+  // Connected, and nothing (no byte, no EOF, no reset) has arrived since the last read: what a
+  // connection kept idle must be before it carries another command. Never waits.
+  bool idle_and_silent();
+
   Io write_all(std::string_view data, Deadline deadline);
   Io read_some(std::string& into, Deadline deadline);
   void close();  // close_notify (best effort, never waits) and close(2)

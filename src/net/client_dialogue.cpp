@@ -20,6 +20,7 @@ void converse(smtp::ClientSession& session, ClientConnection& conn, const Deadli
     }
     ClientAction action = session.action();
     if (action == ClientAction::kClose || action == ClientAction::kDone) return;
+    if (session.idle()) return;  // the caller keeps the connection or asks for QUIT
     if (action == ClientAction::kStartTls) {
       if (!start_tls()) return session.on_tls_failed();  // the connection is spent
       session.on_tls_started();

@@ -17,8 +17,9 @@ using StartTls = std::function<bool()>;
 // Sees every chunk read before the session does.
 using OnRead = std::function<void(std::string_view)>;
 
-// Runs until the session closes or is done. Each read waits the session's RFC 5321 timeout,
-// capped by `deadline`, which is read anew at every step: start_tls may move it.
+// Runs until the session closes, is done, or is idle (every message decided, no QUIT asked). Each
+// read waits the session's RFC 5321 timeout, capped by `deadline`, which is read anew at every
+// step: start_tls may move it.
 void converse(smtp::ClientSession& session, ClientConnection& conn, const Deadline& deadline,
               const StartTls& start_tls, const OnRead& on_read = {});
 

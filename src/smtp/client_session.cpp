@@ -143,6 +143,11 @@ std::size_t ClientSession::add_message(OutgoingMessage message) {
   return index;
 }
 
+bool ClientSession::idle() const {
+  return ready_ && action_ == ClientAction::kNone && !txn_ && awaiting_.empty() &&
+         next_message_ == messages_.size() && !quit_requested_;
+}
+
 void ClientSession::quit() {
   quit_requested_ = true;
   next_transaction();
@@ -389,6 +394,8 @@ void ClientSession::handle_auth(const Reply& r) {
                           true);
     }
     authenticated_ = true;
+    // Done with it: a session kept for reuse must not point at the caller's authenticator.
+    authenticator_ = nullptr;
     log("authenticated with " + auth_mechanism_);
     return after_ehlo();
   }
@@ -642,6 +649,7 @@ bool ClientSession::record_result(Outcome outcome, FailureReason reason, const R
   result.reply = reply;
   result.detail = std::move(detail);
   bool mail_ok = t.mail && t.mail->positive();
+  result.mail_accepted = mail_ok;
   for (std::size_t i = 0; i < result.recipients.size(); ++i) {
     RecipientResult& rr = result.recipients[i];
     const std::optional<Reply>& rcpt = i < t.rcpt.size() ? t.rcpt[i] : std::nullopt;

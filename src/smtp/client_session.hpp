@@ -137,6 +137,9 @@ struct TransactionResult {
   // DSN duties for this hop stay with us (RFC 3461 §4.2.3/§5.2.2: a "relayed" DSN for
   // NOTIFY=SUCCESS recipients).
   bool dsn_passed_on = false;
+  // The server answered MAIL FROM with 2xx. On a kept connection a failure before that means
+  // the connection had died while idle: nothing of this message reached the server.
+  bool mail_accepted = false;
 };
 
 struct SessionFailure {
@@ -159,7 +162,8 @@ class ClientSession {
   explicit ClientSession(ClientSettings settings, ClientAuthenticator* authenticator = nullptr);
 
   // Queues a message; sent once the session is ready and earlier messages are done. Returns its
-  // index in results(). Messages added after a failure fail at once.
+  // index in results(). Messages added after a failure fail at once. Added to an idle()
+  // session, it starts the next transaction on the same connection (RFC 5321 §3.3).
   std::size_t add_message(OutgoingMessage message);
   // QUIT once every queued message is done (with none: right after EHLO/STARTTLS/AUTH).
   void quit();
@@ -176,6 +180,11 @@ class ClientSession {
 
   // RFC 5321 §4.5.3.2 wait for the reply now awaited (0 while nothing is awaited).
   std::chrono::seconds timeout() const;
+
+  // Ready, every message added so far decided (and a refused transaction RSET), nothing
+  // awaited, no QUIT asked for: the server waits for our next command. The driver stops here;
+  // the caller may keep the connection for another add_message() (connection reuse) or quit().
+  bool idle() const;
 
   const std::vector<TransactionResult>& results() const { return results_; }
   const SessionFailure& failure() const { return failure_; }

@@ -2,7 +2,8 @@
 
 - `Receiver`: an aiosmtpd handler that keeps every message (envelope, exact bytes, TLS or not)
   and answers RCPT from a per-address script ("451 once, then accept"), logging every RCPT;
-- `start_receiver`: an aiosmtpd Controller with STARTTLS on a given loopback address and port;
+- `start_receiver`: an aiosmtpd Controller with STARTTLS on a given loopback address and port,
+  counting TCP connections (a STARTTLS upgrade is not a new one) into `Receiver.connections`;
 - `StripProxy`: a TCP proxy that deletes STARTTLS from the server's EHLO reply (the downgrade
   attack RFC 3207 §6 and RFC 7672 §1.3 are about) and records what the client sent;
 - `queue_listing`: `sealpost queue list --json`, parsed.
@@ -29,8 +30,9 @@ import harness
 
 try:
     from aiosmtpd.controller import Controller
+    from aiosmtpd.smtp import SMTP
 except ImportError:  # pragma: no cover - the test module skips itself
-    Controller = None
+    Controller = SMTP = None
 
 
 # --------------------------------------------------------------------------------------------
@@ -56,6 +58,8 @@ class Receiver:
     messages: list[Received] = field(default_factory=list)
     rcpt_log: list[tuple[str, str, str]] = field(default_factory=list)  # (rcpt, reply, from)
     ehlos: int = 0
+    connections: int = 0  # TCP connections accepted (start_receiver counts them)
+    quits: int = 0
 
     def expect(self, address: str, *replies: str) -> None:
         self.script[address.lower()] = list(replies)
@@ -64,6 +68,10 @@ class Receiver:
         self.ehlos += 1
         session.host_name = hostname
         return responses
+
+    async def handle_QUIT(self, server, session, envelope):
+        self.quits += 1
+        return "221 2.0.0 Bye"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         replies = self.script.get(address.lower())
@@ -109,12 +117,25 @@ class Receiver:
             time.sleep(0.05)
 
 
+if SMTP is not None:
+    class _CountingSMTP(SMTP):
+        def connection_made(self, transport):
+            if self._original_transport is None:  # a new TCP connection, not the TLS upgrade
+                self.event_handler.connections += 1
+            super().connection_made(transport)
+
+    class _CountingController(Controller):
+        def factory(self):
+            return _CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 def start_receiver(handler: Receiver, host: str, port: int, tls_context: ssl.SSLContext | None,
-                   name: str):
-    """An aiosmtpd Controller on host:port (STARTTLS offered when tls_context is given)."""
+                   name: str, **smtp_kwargs):
+    """An aiosmtpd Controller on host:port (STARTTLS offered when tls_context is given);
+    smtp_kwargs go to aiosmtpd's SMTP (timeout=N: close a connection idle for N seconds)."""
     kw = {"tls_context": tls_context, "require_starttls": False} if tls_context else {}
-    ctl = Controller(handler, hostname=host, port=port, server_hostname=name,
-                     ready_timeout=30, **kw)
+    ctl = _CountingController(handler, hostname=host, port=port, server_hostname=name,
+                              ready_timeout=30, **kw, **smtp_kwargs)
     ctl.start()
     return ctl
 

@@ -93,11 +93,12 @@ def lab(tmp_path_factory, pki):
 
 def remote_daemon(make_daemon, lab: Lab, *, queue: dict | None = None,
                   domains: dict[str, list[str]] | None = None, mx_port: int | None = None,
-                  timeout: int = 30) -> harness.Daemon:
+                  timeout: int = 30, outbound: dict | None = None) -> harness.Daemon:
     """A sealpostd with alice (may send as alice@mail.test and alice@reject.test), resolving
     through the lab, delivering to port lab.port (or mx_port); [queue] from `queue` (retries far
     away unless given, so only `sealpost queue flush` retries), per-domain policies from
-    `domains`, [outbound] timeout per attempt. The lab's CA is trusted when it has a `pki`."""
+    `domains`, [outbound] timeout per attempt and any other [outbound] keys from `outbound`. The
+    lab's CA is trusted when it has a `pki`."""
     d = make_daemon(start=False, accounts=[ALICE], mailboxes=MAILBOXES)
     queue = {"first_retry": 600, "max_retry": 600, "workers": 4, **(queue or {})}
     text = [
@@ -112,8 +113,7 @@ def remote_daemon(make_daemon, lab: Lab, *, queue: dict | None = None,
         'helo_name = "out.mail.test"',
         f"timeout = {timeout}",
         "connect_timeout = 10",
-        "",
-    ]
+    ] + [f"{k} = {harness.toml_value(v)}" for k, v in (outbound or {}).items()] + [""]
     for name, chain in (domains or {}).items():
         text += ["[[outbound.domain]]", f"name = {harness.toml_str(name)}",
                  "tls_policy = [" + ", ".join(harness.toml_str(p) for p in chain) + "]", ""]

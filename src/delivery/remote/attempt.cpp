@@ -1,10 +1,13 @@
 // attempt(): the dialogue over net::converse, the loop tls-check's probe runs too. The TLS mode
 // handed to the session already refuses plaintext when the policy requires TLS (kRequireStartTls);
 // after the handshake tls::evaluate() has the last word, before on_tls_started() lets the session
-// go on to MAIL FROM (RFC 7672 §1.3: no downgrade).
+// go on to MAIL FROM (RFC 7672 §1.3: no downgrade). A kept connection passed all of that when
+// it was made, under a requirement equal to this one (the cache key); it only has to be alive.
 #include "delivery/remote/attempt.hpp"
 
 #include <algorithm>
+#include <memory>
+#include <optional>
 
 #include "delivery/remote/mx_plan.hpp"
 #include "net/client_dialogue.hpp"
@@ -22,16 +25,93 @@ smtp::TlsMode tls_mode(const tls::Requirement& req, const AttemptSettings& s) {
   return req.tls_required ? smtp::TlsMode::kRequireStartTls : smtp::TlsMode::kOpportunistic;
 }
 
+// Did the server (or the session's local checks) decide this message? Session-level failures
+// and a 4xx to MAIL FROM did not: the next address or MX may do better.
+bool judged(const smtp::TransactionResult& t) {
+  switch (t.reason) {
+    case FailureReason::kNone:
+      return t.outcome != smtp::Outcome::kPending;
+    case FailureReason::kSenderRejected:
+      return t.outcome == smtp::Outcome::kPermFail;
+    case FailureReason::kAllRecipientsRejected:
+    case FailureReason::kDataRejected:
+    case FailureReason::kSizeExceeded:
+    case FailureReason::kSmtpUtf8Unsupported:
+    case FailureReason::kEightBitUnsupported:
+    case FailureReason::kRequireTlsUnsupported:
+    case FailureReason::kInvalidMessage:
+      return true;
+    default:
+      return false;
+  }
+}
+
+// The transaction's share of the result: an outcome per recipient once it was judged,
+// otherwise why not (result.reason already says how TLS went).
+void read_transaction(const smtp::ClientSession& session, std::size_t index, AttemptResult& r) {
+  const smtp::SessionFailure& f = session.failure();
+  const smtp::TransactionResult* t =
+      index < session.results().size() ? &session.results()[index] : nullptr;
+  if (t && judged(*t)) {
+    std::vector<Outcome> out;
+    for (const smtp::RecipientResult& rr : t->recipients) out.push_back(recipient_outcome(rr, *t));
+    r.recipients = std::move(out);
+    return;
+  }
+  // A 4xx to MAIL FROM ends the transaction, not the session: its reply says why.
+  if (f.reason == FailureReason::kNone && t && t->reply.code != 0) {
+    r.failure = session_outcome({t->reason, t->reply, t->detail});
+    return;
+  }
+  r.failure = session_outcome(f);
+  if (f.reason != FailureReason::kNone) r.reason += "; " + outcome_text(r.failure);
+}
+
+ConnectionKey kept_key(const AttemptTarget& t, const tls::Requirement& req,
+                       const AttemptSettings& s) {
+  ConnectionKey key = connection_key(t.host, t.address, t.port, req);
+  key.implicit_tls = s.implicit_tls;
+  key.authenticated = s.authenticator != nullptr;
+  key.auth_identity = key.authenticated ? s.auth_identity : "";
+  return key;
+}
+
+// The message over a kept connection. nullopt: the connection had died while idle (EOF, a
+// reset, a 421 or silence before MAIL FROM was accepted), so nothing of the message reached
+// the server and a fresh connection takes over as if this one had never been kept.
+std::optional<AttemptResult> send_kept(KeptConnection& kept, const smtp::OutgoingMessage& message,
+                                       const AttemptSettings& settings) {
+  if (!kept.conn->idle_and_silent()) return std::nullopt;
+  smtp::ClientSession& session = *kept.session;
+  std::size_t index = session.add_message(message);
+  // The session is past STARTTLS: it cannot ask for a handshake again.
+  net::converse(session, *kept.conn, Clock::now() + settings.deadline, [] { return false; });
+  const smtp::SessionFailure& f = session.failure();
+  bool dead = f.reason == FailureReason::kServerClosed || f.reason == FailureReason::kTimeout;
+  if (dead && !session.results()[index].mail_accepted) return std::nullopt;
+  ++kept.transactions;
+  AttemptResult r;
+  r.reused = true;
+  r.tls_version = kept.tls_version;
+  r.cipher = kept.cipher;
+  r.verified = kept.verified;
+  r.reason = kept.reason;
+  r.session_failure = f;
+  if (session.authenticated()) r.auth_mechanism = session.auth_mechanism();
+  read_transaction(session, index, r);
+  return r;
+}
+
 class Attempt {
  public:
   Attempt(const AttemptTarget& t, const tls::Requirement& req, const AttemptSettings& s)
-      : target_(t), req_(req), settings_(s), deadline_(Clock::now() + s.deadline) {}
+      : target_(t), decided_(req), req_(req), settings_(s), deadline_(Clock::now() + s.deadline) {}
 
   AttemptResult run(const smtp::OutgoingMessage& message) {
     require_tls_ = message.require_tls;
     // A black-holed address must not eat the whole attempt deadline (the next one waits).
     auto connect_by = std::min(deadline_, Clock::now() + settings_.connect_timeout);
-    auto connected = conn_.connect(target_.host, target_.port, {target_.address}, connect_by);
+    auto connected = conn_->connect(target_.host, target_.port, {target_.address}, connect_by);
     if (!connected) {
       result_.failure = defer("4.4.1", connected.error().message);
       result_.reason = connected.error().message;
@@ -39,26 +119,55 @@ class Attempt {
     }
     // Implicit TLS: the handshake and the policy's verdict come before the greeting is read.
     if (settings_.implicit_tls && !start_tls()) {
-      conn_.close();
+      conn_->close();
       refuse_tls();
       return std::move(result_);
     }
+    connected_at_ = Clock::now();
     smtp::ClientSettings cs;
     cs.helo_name = settings_.helo_name;
     cs.tls = tls_mode(req_, settings_);
     // EHLO is needed for STARTTLS and AUTH; HELO only for a plain, anonymous session.
     cs.allow_helo_fallback = cs.tls == smtp::TlsMode::kNone && !settings_.authenticator;
-    smtp::ClientSession session(cs, settings_.authenticator);
-    session.add_message(message);
-    session.quit();
+    session_ = std::make_unique<smtp::ClientSession>(cs, settings_.authenticator);
+    std::size_t index = session_->add_message(message);
+    // Without a cache, QUIT follows the transaction; with one, the session stops idle.
+    if (!may_keep()) session_->quit();
     // A false start_tls(): nothing more goes over this socket.
-    net::converse(session, conn_, deadline_, [this] { return start_tls(); });
-    conn_.close();
-    finish(session);
+    net::converse(*session_, *conn_, deadline_, [this] { return start_tls(); });
+    finish(*session_, index);
+    release();
     return std::move(result_);
   }
 
  private:
+  bool may_keep() const {
+    return settings_.cache && settings_.cache->enabled() && !settings_.cleartext;
+  }
+
+  // Keeps a healthy connection for the next message, or ends it. Not one whose requirement was
+  // narrowed (no usable TLSA): it is weaker than what the same key asks for.
+  void release() {
+    if (may_keep() && session_->idle() && !narrowed_) {
+      auto kept = std::make_unique<KeptConnection>();
+      kept->conn = std::move(conn_);
+      kept->session = std::move(session_);
+      kept->tls_version = result_.tls_version;
+      kept->cipher = result_.cipher;
+      kept->verified = result_.verified;
+      kept->reason = result_.reason;
+      kept->created = connected_at_;
+      kept->transactions = 1;
+      settings_.cache->keep(kept_key(target_, decided_, settings_), std::move(kept));
+      return;
+    }
+    if (session_->idle()) {
+      session_->quit();
+      net::converse(*session_, *conn_, deadline_, [] { return false; });
+    }
+    conn_->close();
+  }
+
   // Handshake and policy verdict; false: the connection must not carry mail.
   bool start_tls() {
     starttls_offered_ = true;  // the session sends STARTTLS only when the EHLO reply offered it
@@ -78,6 +187,7 @@ class Attempt {
     // RFC 7672 §2.2: no usable record is "TLS required, unauthenticated", not a mismatch.
     if (req_.verification == tls::Verification::kDane && setup->tlsa_usable == 0) {
       req_ = tls::without_usable_tlsa(std::move(req_));
+      narrowed_ = true;
       // That leaves the peer unauthenticated, which a REQUIRETLS message must not go to (RFC
       // 8689 §4.2.1), though the records looked usable when the policy was decided.
       if (require_tls_) {
@@ -86,18 +196,18 @@ class Attempt {
         return false;
       }
     }
-    auto done = conn_.handshake(std::move(ssl), deadline_);
+    auto done = conn_->handshake(std::move(ssl), deadline_);
     if (!done) {
       handshake_error_ = done.error().message;
       return false;
     }
-    peer_ = tls::examine_peer(conn_.ssl());
+    peer_ = tls::examine_peer(conn_->ssl());
     result_.tls_version = peer_->version;
     result_.cipher = peer_->cipher;
     result_.verified = peer_->verified ? peer_->method : "none";
     verdict_ = tls::evaluate(req_, observation());
     if (verdict_->kind != tls::Verdict::Kind::kProceed) return false;
-    if (settings_.on_tls) settings_.on_tls(conn_.ssl());
+    if (settings_.on_tls) settings_.on_tls(conn_->ssl());
     return true;
   }
 
@@ -122,7 +232,7 @@ class Attempt {
             peer_ ? &*peer_ : nullptr};
   }
 
-  void finish(const smtp::ClientSession& session) {
+  void finish(const smtp::ClientSession& session, std::size_t index) {
     const smtp::SessionFailure& f = session.failure();
     result_.session_failure = f;
     if (unauthenticated_requiretls_) return refuse_requiretls();
@@ -149,42 +259,7 @@ class Attempt {
     } else {
       result_.reason = std::string(tls::policy_name(req_.policy)) + ": cleartext";
     }
-    if (!session.results().empty() && judged(session.results().front())) {
-      const smtp::TransactionResult& t = session.results().front();
-      std::vector<Outcome> out;
-      for (const smtp::RecipientResult& r : t.recipients) out.push_back(recipient_outcome(r, t));
-      result_.recipients = std::move(out);
-      return;
-    }
-    // A 4xx to MAIL FROM ends the transaction, not the session: its reply says why.
-    const smtp::TransactionResult* t = session.results().empty() ? nullptr : &session.results()[0];
-    if (f.reason == FailureReason::kNone && t && t->reply.code != 0) {
-      result_.failure = session_outcome({t->reason, t->reply, t->detail});
-      return;
-    }
-    result_.failure = session_outcome(f);
-    if (f.reason != FailureReason::kNone) result_.reason += "; " + outcome_text(result_.failure);
-  }
-
-  // Did the server (or the session's local checks) decide this message? Session-level
-  // failures and a 4xx to MAIL FROM did not: the next address or MX may do better.
-  static bool judged(const smtp::TransactionResult& t) {
-    switch (t.reason) {
-      case FailureReason::kNone:
-        return t.outcome != smtp::Outcome::kPending;
-      case FailureReason::kSenderRejected:
-        return t.outcome == smtp::Outcome::kPermFail;
-      case FailureReason::kAllRecipientsRejected:
-      case FailureReason::kDataRejected:
-      case FailureReason::kSizeExceeded:
-      case FailureReason::kSmtpUtf8Unsupported:
-      case FailureReason::kEightBitUnsupported:
-      case FailureReason::kRequireTlsUnsupported:
-      case FailureReason::kInvalidMessage:
-        return true;
-      default:
-        return false;
-    }
+    read_transaction(session, index, result_);
   }
 
   // Session failures that are the TLS policy's business.
@@ -194,10 +269,14 @@ class Attempt {
   }
 
   const AttemptTarget& target_;
-  tls::Requirement req_;  // a copy: narrowed when OpenSSL takes none of the TLSA records
+  const tls::Requirement& decided_;  // as tls::decide made it: the cache key's
+  tls::Requirement req_;             // a copy: narrowed when OpenSSL takes none of the TLSA records
   const AttemptSettings& settings_;
   Clock::time_point deadline_;
-  net::ClientConnection conn_;
+  Clock::time_point connected_at_{};
+  std::unique_ptr<net::ClientConnection> conn_ = std::make_unique<net::ClientConnection>();
+  std::unique_ptr<smtp::ClientSession> session_;
+  bool narrowed_ = false;  // req_ lost its TLSA records (RFC 7672 §2.2)
   bool starttls_offered_ = false;
   bool tls_attempted_ = false;
   bool require_tls_ = false;                 // the message carries REQUIRETLS
@@ -212,6 +291,23 @@ class Attempt {
 
 AttemptResult attempt(const AttemptTarget& target, const tls::Requirement& requirement,
                       const smtp::OutgoingMessage& message, const AttemptSettings& settings) {
+  ConnectionCache* cache = settings.cache;
+  if (cache && cache->enabled() && !settings.cleartext) {
+    ConnectionKey key = kept_key(target, requirement, settings);
+    while (std::unique_ptr<KeptConnection> kept = cache->take(key)) {
+      std::optional<AttemptResult> r = send_kept(*kept, message, settings);
+      if (!r) {
+        kept->conn->close();  // dead: no QUIT, no log line, no deferral
+        continue;
+      }
+      if (kept->session->idle()) {
+        cache->keep(std::move(key), std::move(kept));
+      } else {
+        kept->conn->close();  // the session failed; it already wrote its QUIT, if any
+      }
+      return std::move(*r);
+    }
+  }
   return Attempt(target, requirement, settings).run(message);
 }
 

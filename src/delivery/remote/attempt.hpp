@@ -1,7 +1,9 @@
 // One delivery attempt: one TCP connection to one address of one MX host (or of the smarthost),
 // the SMTP dialogue (smtp::ClientSession) and the TLS policy check between STARTTLS (or the
 // implicit TLS handshake) and AUTH / MAIL FROM. Blocking, bounded by a deadline. Nothing of the
-// message, and no credential, leaves before tls::evaluate() said proceed.
+// message, and no credential, leaves before tls::evaluate() said proceed. With a
+// ConnectionCache, a connection kept under the same key carries the message instead, and a
+// healthy connection is kept afterwards rather than ended with QUIT.
 #pragma once
 
 #include <chrono>
@@ -11,6 +13,7 @@
 #include <vector>
 
 #include "delivery/outcome.hpp"
+#include "delivery/remote/connection_cache.hpp"
 #include "smtp/client_session.hpp"
 #include "tls/client_verify.hpp"
 #include "tls/policy.hpp"
@@ -39,6 +42,7 @@ struct AttemptResult {
   // succeeded ("" = none): the smarthost relay words its deferrals and its log line by them.
   smtp::SessionFailure session_failure{};
   std::string auth_mechanism{};
+  bool reused = false;  // the message went over a kept connection (the TLS fields are its)
 };
 
 struct AttemptSettings {
@@ -54,6 +58,10 @@ struct AttemptSettings {
   // Called once TLS is up and the policy said proceed (e.g. to hand the RFC 9266 exporter to
   // the authenticator for SCRAM-SHA-256-PLUS).
   std::function<void(SSL*)> on_tls{};
+  // Connection reuse (null: none). The AUTH identity is part of the key, next to the host and
+  // the TLS requirement: a connection authenticated as one user never carries another's mail.
+  ConnectionCache* cache = nullptr;
+  std::string auth_identity{};
 };
 
 AttemptResult attempt(const AttemptTarget& target, const tls::Requirement& requirement,

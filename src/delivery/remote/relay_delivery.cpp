@@ -95,7 +95,7 @@ std::vector<Outcome> relay_outcomes(const AttemptResult& r, std::size_t recipien
 }
 
 RelayDelivery::RelayDelivery(RelayOptions options, tls::SslCtxPtr ctx)
-    : options_(std::move(options)), ctx_(std::move(ctx)) {}
+    : options_(std::move(options)), ctx_(std::move(ctx)), connections_(options_.connection_cache) {}
 RelayDelivery::~RelayDelivery() = default;
 
 std::expected<std::unique_ptr<RelayDelivery>, std::string> RelayDelivery::create(
@@ -141,6 +141,8 @@ std::vector<Outcome> RelayDelivery::deliver(const smtp::OutgoingMessage& message
     settings.implicit_tls = !o.starttls;
     settings.authenticator = o.user.empty() ? nullptr : &auth;
     settings.on_tls = [&auth](SSL* ssl) { auth.set_tls_exporter(net::tls_exporter(ssl)); };
+    settings.cache = &connections_;
+    settings.auth_identity = o.user;
     AttemptResult r = attempt(AttemptTarget{o.host, address, o.port}, req, message, settings);
     last = relay_outcomes(r, message.recipients.size(), o.host);
     if (r.recipients) {
@@ -164,6 +166,7 @@ std::string RelayDelivery::log_line(const std::string& address, const AttemptRes
       " verified=" + (r ? r->verified : "none") + " auth=" + auth_field(o, r) + " result=" + result;
   if (r && !r->reason.empty() && result.find(r->reason) == std::string::npos)
     line += " reason=\"" + r->reason + "\"";
+  if (r && r->reused) line += " conn=reused";
   return line;
 }
 

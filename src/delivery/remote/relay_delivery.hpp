@@ -2,7 +2,8 @@
 // of [relay] (RFC 8314 §3.3): implicit TLS or required STARTTLS, the server verified by PKIX and
 // its configured host name (the `verify` policy of tls::evaluate), then AUTH, then one
 // transaction for all recipients. One log line per attempt. No MX lookup, DANE or MTA-STS: the
-// smarthost is named by the configuration and authenticated by its certificate.
+// smarthost is named by the configuration and authenticated by its certificate. An
+// authenticated connection is kept for the next message (connection_cache.hpp).
 #pragma once
 
 #include <chrono>
@@ -32,6 +33,7 @@ struct RelayOptions {
   std::chrono::seconds attempt_deadline{300};  // one connection, greeting to QUIT
   std::chrono::seconds connect_timeout{30};    // the TCP connect alone (within the deadline)
   std::size_t max_addresses = 5;               // of the host's addresses, tried in turn
+  ConnectionCacheLimits connection_cache;      // idle_time 0: a connection per message
   // Where the per-attempt lines go; empty: spdlog at info level.
   std::function<void(const std::string&)> log;
 };
@@ -55,6 +57,7 @@ class RelayDelivery {
 
   RelayOptions options_;
   tls::SslCtxPtr ctx_;
+  ConnectionCache connections_;  // first to go: its idle sessions use ctx_
 };
 
 // What one attempt at the smarthost means for each of `recipients` recipients: the server's

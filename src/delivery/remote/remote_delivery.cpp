@@ -2,7 +2,8 @@
 // RFC 7672 §2.2.1), the MTA-STS policy (discovered once per run, and only when the chain gets
 // as far as mta-sts), tls::decide -> for each address: attempt(). The first attempt that gets
 // the message judged ends the run; every other failure moves on to the next address and MX,
-// and the last one is what the recipients get (RFC 5321 §5.1).
+// and the last one is what the recipients get (RFC 5321 §5.1). attempt() looks in the connection
+// cache first, under the key of the host, the address and the requirement just decided.
 #include "delivery/remote/remote_delivery.hpp"
 
 #include <spdlog/spdlog.h>
@@ -41,14 +42,16 @@ struct RemoteDelivery::Impl {
       : options(std::move(o)),
         ssl_ctx(std::move(ctx)),
         resolvers(options.resolver),
-        mta_sts(fetch_settings(options), options.mta_sts_cache_size, options.mta_sts_cache_dir) {
+        mta_sts(fetch_settings(options), options.mta_sts_cache_size, options.mta_sts_cache_dir),
+        connections(options.connection_cache) {
     resolvers.give_back(std::move(first));
   }
 
   RemoteOptions options;
   tls::SslCtxPtr ssl_ctx;
   ResolverPool resolvers;
-  MtaStsDiscovery mta_sts;  // the policy cache shared by every delivery thread
+  MtaStsDiscovery mta_sts;      // the policy cache shared by every delivery thread
+  ConnectionCache connections;  // first to go: its idle sessions use ssl_ctx
 };
 
 namespace {
@@ -71,6 +74,7 @@ class Run {
       : o_(impl.options),
         ctx_(impl.ssl_ctx.get()),
         mta_sts_discovery_(impl.mta_sts),
+        connections_(impl.connections),
         resolver_(resolver),
         domain_(std::move(domain)),
         message_(message) {
@@ -154,6 +158,7 @@ class Run {
       settings.ssl_ctx = ctx_;
       settings.deadline = o_.attempt_deadline;
       settings.connect_timeout = o_.connect_timeout;
+      settings.cache = &connections_;
       AttemptResult r = attempt(target, req, message_, settings);
       if (r.retry_cleartext) {
         log(host.name, address, &req, &r, outcome_text(r.failure));
@@ -212,6 +217,8 @@ class Run {
     // RFC 8461 §5 testing: delivery went ahead; record what enforce would have done.
     if (req && r && !req->mta_sts_testing.empty())
       line += " note=\"" + tls::mta_sts_testing_outcome(*req, r->tls_version, r->verified) + "\"";
+    // The TLS fields above are those of the kept connection's handshake.
+    if (r && r->reused) line += " conn=reused";
     emit(line);
   }
 
@@ -226,6 +233,7 @@ class Run {
   const RemoteOptions& o_;
   SSL_CTX* ctx_;
   MtaStsDiscovery& mta_sts_discovery_;
+  ConnectionCache& connections_;
   dns::BlockingResolver& resolver_;
   std::string domain_;
   const smtp::OutgoingMessage& message_;

@@ -1,8 +1,9 @@
 // delivery::remote::RemoteDelivery: one message to the recipients of one domain over SMTP to
 // the domain's MX hosts, under the outbound TLS policy (tls::decide / tls::evaluate), with one
 // log line per attempt (issue 6 item 7). Synchronous and deadline-bounded, meant to run on
-// scheduler worker threads (MTA-STS policies, RFC 8461, are discovered there too); no
-// connection reuse, smarthost or DSN yet.
+// scheduler worker threads (MTA-STS policies, RFC 8461, are discovered there too). Connections
+// are reused across calls (connection_cache.hpp) for the same MX address under the same TLS
+// requirement. The smarthost is relay_delivery.hpp's.
 #pragma once
 
 #include <chrono>
@@ -16,6 +17,7 @@
 #include <vector>
 
 #include "delivery/outcome.hpp"
+#include "delivery/remote/connection_cache.hpp"
 #include "dns/resolver.hpp"
 #include "smtp/client_session.hpp"
 #include "tls/policy.hpp"
@@ -43,6 +45,8 @@ struct RemoteOptions {
   int mta_sts_port = 443;
   std::size_t mta_sts_cache_size = 10000;
   std::string mta_sts_cache_dir;
+  // Idle connections kept for the next message to the same MX address (idle_time 0: none).
+  ConnectionCacheLimits connection_cache;
   // Where the per-attempt lines go; empty: spdlog at info level.
   std::function<void(const std::string&)> log;
 };

@@ -321,6 +321,30 @@ TEST(ConfigErrors, OutboundPolicies) {
       14, "outbound.domain[1].name", "listed twice");
 }
 
+TEST(ConfigOutbound, ConnectionReuse) {
+  Config d = load_string(kHead, "d.toml", "/");
+  EXPECT_EQ(d.outbound.connection_cache_time_limit.count(), 2);  // Postfix's default
+  EXPECT_EQ(d.outbound.connection_reuse_time_limit.count(), 300);
+  EXPECT_EQ(d.outbound.connection_reuse_count_limit, 100u);
+  EXPECT_EQ(d.outbound.connection_cache_size, 100u);
+  Config c = load_string(std::string(kHead) +
+                             "[outbound]\nconnection_cache_time_limit = 0\n"
+                             "connection_reuse_time_limit = 60\nconnection_reuse_count_limit = 7\n"
+                             "connection_cache_size = 3\n",
+                         "t.toml", "/");
+  EXPECT_EQ(c.outbound.connection_cache_time_limit.count(), 0);  // reuse off
+  Config again = load_string(to_toml(c), "again.toml", "/");
+  EXPECT_EQ(again.outbound.connection_cache_time_limit.count(), 0);
+  EXPECT_EQ(again.outbound.connection_reuse_time_limit.count(), 60);
+  EXPECT_EQ(again.outbound.connection_reuse_count_limit, 7u);
+  EXPECT_EQ(again.outbound.connection_cache_size, 3u);
+  expect_error("[outbound]\nconnection_cache_time_limit = 301\n", 11,
+               "outbound.connection_cache_time_limit", "between 0 and 300");
+  expect_error("[outbound]\nconnection_reuse_count_limit = 0\n", 11,
+               "outbound.connection_reuse_count_limit", "between 1");
+  expect_error("[outbound]\nconnection_reuse = true\n", 11, "outbound.connection_reuse", "");
+}
+
 TEST(ConfigErrors, QueueTiming) {
   expect_error("[queue]\nfirst_retry = 600\nmax_retry = 60\n", 10, "queue.max_retry",
                "must not be shorter");
