@@ -3,7 +3,8 @@
 - `Receiver`: an aiosmtpd handler that keeps every message (envelope, exact bytes, TLS or not)
   and answers RCPT from a per-address script ("451 once, then accept"), logging every RCPT;
 - `start_receiver`: an aiosmtpd Controller with STARTTLS on a given loopback address and port,
-  counting TCP connections (a STARTTLS upgrade is not a new one) into `Receiver.connections`;
+  counting TCP connections (a STARTTLS upgrade is not a new one) into `Receiver.connections`
+  and their ends into `Receiver.disconnects`;
 - `StripProxy`: a TCP proxy that deletes STARTTLS from the server's EHLO reply (the downgrade
   attack RFC 3207 §6 and RFC 7672 §1.3 are about) and records what the client sent;
 - `queue_listing`: `sealpost queue list --json`, parsed.
@@ -59,6 +60,7 @@ class Receiver:
     rcpt_log: list[tuple[str, str, str]] = field(default_factory=list)  # (rcpt, reply, from)
     ehlos: int = 0
     connections: int = 0  # TCP connections accepted (start_receiver counts them)
+    disconnects: int = 0  # ... and closed
     quits: int = 0
 
     def expect(self, address: str, *replies: str) -> None:
@@ -123,6 +125,12 @@ if SMTP is not None:
             if self._original_transport is None:  # a new TCP connection, not the TLS upgrade
                 self.event_handler.connections += 1
             super().connection_made(transport)
+
+        def connection_lost(self, error):
+            if not getattr(self, "_counted_lost", False):
+                self._counted_lost = True
+                self.event_handler.disconnects += 1
+            super().connection_lost(error)
 
     class _CountingController(Controller):
         def factory(self):
