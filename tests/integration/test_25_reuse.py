@@ -18,6 +18,8 @@ conn=reused; the idle limit closes the connection with QUIT and the next message
 one; a receiver that dropped the idle connection, or answers the next MAIL FROM with 421, gets
 the next message over a fresh connection with no deferral and one log line; a `may`
 connection never carries `verify` mail, nor mail for another MX host name on the same address.
+The smarthost (test_20_smarthost.py's second sealpostd): three messages, one AUTH, and each
+relay line says conn=reused after the first.
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ pytest.importorskip("aiosmtpd.controller")
 from remote_lab import Receiver, log_lines, server_context, start_receiver  # noqa: E402
 from test_16_remote import spki_sha256  # noqa: E402
 from test_19_daemon_remote import remote_daemon, send  # noqa: E402
+import test_20_smarthost  # noqa: E402
+from test_20_smarthost import CAROL, relay_lines, relaying, smarthost  # noqa: E402
+from test_20_smarthost import send as relay_send  # noqa: E402
+
+localhost_pki = test_20_smarthost.localhost_pki  # the smarthost's certificates (a fixture)
 
 REUSE, DROP, REFUSE, SHARED = "127.0.0.1", "127.0.0.2", "127.0.0.3", "127.0.0.4"
 WAIT = 60
@@ -205,3 +212,28 @@ def test_no_reuse_across_tls_requirements_or_hosts(make_daemon, lab):
     assert re.search(r"policy=verify tls=TLSv1\.[23] cipher=\S+ verified=pkix ", verify2), verify2
     reused = [line.endswith(" conn=reused") for line in (may1, verify1, other, may2, verify2)]
     assert reused == [False, False, False, True, True], d.log()
+
+
+def test_smarthost_connection_is_reused_with_its_authentication(make_daemon, localhost_pki):
+    b = smarthost(make_daemon, localhost_pki)
+    a = relaying(make_daemon, b.ports["implicit"], start=False)
+    text = a.config_path.read_text(encoding="utf-8")
+    assert "connect_timeout = 10\n" in text
+    a.config_path.write_text(
+        text.replace("connect_timeout = 10\n", "connect_timeout = 10\n"
+                     "connection_cache_time_limit = 30\n"), encoding="utf-8")
+    a.start(timeout=30)
+    for i in range(3):
+        qid, _ = relay_send(a, f"relay reuse {i}")
+        b.wait_for_maildir(CAROL, i + 1, timeout=WAIT)
+        a.wait_for_log(rf"delivery: {qid} to=<{re.escape(CAROL)}> delivered", timeout=WAIT)
+    lines = relay_lines(a)
+    assert len(lines) == 3, a.log()
+    for i, line in enumerate(lines):
+        assert re.search(r" tls=TLSv1\.[23] cipher=\S+ verified=pkix "
+                         r"auth=relay@relay\.test/SCRAM-SHA-256(-PLUS)? result=delivered=1\b",
+                         line), line
+        assert line.endswith(" conn=reused") == (i > 0), line
+    # One session at the smarthost: one AUTH for three messages.
+    auths = re.findall(r"AUTH SCRAM-SHA-256(?:-PLUS)? succeeded: user=relay@relay\.test", b.log())
+    assert len(auths) == 1, b.log()
