@@ -29,11 +29,16 @@ std::string utc(std::int64_t seconds) {
 
 // The state line under the sender, when there is more to say than the status word.
 void append_progress(std::string& text, const control::MessageInfo& m, const char* indent) {
-  if (m.attempts == 0 && !m.next_attempt) return;
-  text += indent;
-  text += "attempts: " + std::to_string(m.attempts);
-  if (m.next_attempt) text += ", next attempt: " + utc(*m.next_attempt);
-  text += '\n';
+  if (m.attempts != 0 || m.next_attempt) {
+    text += indent;
+    text += "attempts: " + std::to_string(m.attempts);
+    if (m.next_attempt) text += ", next attempt: " + utc(*m.next_attempt);
+    text += '\n';
+  }
+  if (m.waiting_for) {
+    text += indent;
+    text += "waiting for a delivery slot to " + *m.waiting_for + '\n';
+  }
 }
 
 // A string member of `json`, or "" (absent, null or not a string).

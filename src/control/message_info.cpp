@@ -67,6 +67,7 @@ void describe(std::string_view queue_id, const queue::Envelope& envelope, std::u
   info.attempts = 0;
   info.next_attempt.reset();
   info.last_error.reset();
+  info.waiting_for.reset();
   if (status == nullptr) return;
   info.status = from_state(status->state);
   info.attempts = status->attempts;
@@ -75,6 +76,7 @@ void describe(std::string_view queue_id, const queue::Envelope& envelope, std::u
         std::chrono::duration_cast<std::chrono::seconds>(status->next_attempt->time_since_epoch())
             .count();
   }
+  if (!status->waiting_for.empty()) info.waiting_for = status->waiting_for;
   for (const auto& deferral : status->deferrals) {
     if (deferral.rcpt < info.recipients.size()) {
       info.recipients[deferral.rcpt].delay_reason = deferral.reply;
@@ -90,9 +92,9 @@ Json to_json(const MessageInfo& message) {
 }
 
 void assign_json(const MessageInfo& message, Json& json) {
-  static const char* const kKeys[] = {"queue_id", "arrival_time", "message_size",
-                                      "sender",   "recipients",   "status",
-                                      "attempts", "next_attempt", "last_error"};
+  static const char* const kKeys[] = {"queue_id",   "arrival_time", "message_size", "sender",
+                                      "recipients", "status",       "attempts",     "next_attempt",
+                                      "last_error", "waiting_for"};
   if (!json.is_object() || json.size() != std::size(kKeys)) {
     json = Json::object();
     for (const char* key : kKeys) json[key] = nullptr;  // the documented order
@@ -136,6 +138,7 @@ void assign_json(const MessageInfo& message, Json& json) {
   json["attempts"] = message.attempts;
   json["next_attempt"] = message.next_attempt ? Json(*message.next_attempt) : Json(nullptr);
   set_optional(json["last_error"], message.last_error);
+  set_optional(json["waiting_for"], message.waiting_for);
 }
 
 Json envelope_json(const queue::Envelope& envelope) {
@@ -169,7 +172,7 @@ namespace {
 class MessageSax {
  public:
   explicit MessageSax(MessageInfo& out) : out_(out) {}
-  bool complete() const { return seen_ == kAllFields && depth_ == 0; }
+  bool complete() const { return (seen_ & kAllFields) == kAllFields && depth_ == 0; }
 
   bool null() {
     if (skip_ > 0 || field_ == Field::kUnknown) return true;
@@ -179,6 +182,9 @@ class MessageSax {
         return mark();
       case Field::kLastError:
         out_.last_error.reset();
+        return mark();
+      case Field::kWaitingFor:
+        out_.waiting_for.reset();
         return mark();
       case Field::kDelayReason:
         recipient().delay_reason.reset();
@@ -244,6 +250,9 @@ class MessageSax {
       case Field::kLastError:
         out_.last_error = std::move(value);
         return mark();
+      case Field::kWaitingFor:
+        out_.waiting_for = std::move(value);
+        return mark();
       case Field::kAddress:
         recipient().address = std::move(value);
         return mark();
@@ -258,6 +267,7 @@ class MessageSax {
     if (skip_ > 0 || field_ == Field::kUnknown) return ++skip_ > 0;
     if (depth_ == 0) {
       depth_ = 1;
+      out_.waiting_for.reset();  // optional: not left over from a reused MessageInfo
       return true;
     }
     if (depth_ != 1 || !in_recipients_) return false;
@@ -313,18 +323,19 @@ class MessageSax {
     kAttempts,
     kNextAttempt,
     kLastError,
+    kWaitingFor,  // optional: a reply from before it existed has none
     // recipient members
     kAddress,
     kDelayReason,
     kFinished,
     kUnknown,
   };
-  static constexpr unsigned kAllFields = (1u << 9) - 1;
+  static constexpr unsigned kAllFields = (1u << 9) - 1;  // the required ones
 
   static Field message_field(std::string_view name) {
-    static constexpr std::string_view kNames[] = {"queue_id", "arrival_time", "message_size",
-                                                  "sender",   "recipients",   "status",
-                                                  "attempts", "next_attempt", "last_error"};
+    static constexpr std::string_view kNames[] = {
+        "queue_id", "arrival_time", "message_size", "sender",     "recipients",
+        "status",   "attempts",     "next_attempt", "last_error", "waiting_for"};
     for (std::size_t i = 0; i < std::size(kNames); ++i) {
       if (kNames[i] == name) return static_cast<Field>(i + 1);
     }

@@ -40,6 +40,8 @@ struct MessageInfo {
   unsigned attempts = 0;
   std::optional<std::int64_t> next_attempt;  // seconds since the epoch; deferred only
   std::optional<std::string> last_error;     // the first delay reason of the last attempt
+  // Queued, but its destination ([queue] destination_concurrency) has every slot in use.
+  std::optional<std::string> waiting_for;
 };
 
 // From the spool's view of a message and, when the daemon runs, the scheduler's. Without a

@@ -31,7 +31,7 @@ from harness import Account, RawSMTP, dot_stuff, queue_id_of, sample_message
 ALICE = Account("alice@mail.test", "alice-Secret-1")
 REMOTE = "friend@example.com"
 KEYS = ["queue_id", "arrival_time", "message_size", "sender", "recipients", "status",
-        "attempts", "next_attempt", "last_error"]
+        "attempts", "next_attempt", "last_error", "waiting_for"]
 REASON = "451 4.4.3 MX lookup for example.com failed: example.com: no answer within 10000 ms"
 
 
@@ -98,6 +98,7 @@ def test_deferred_messages_are_listed_with_their_reason(qdaemon):
     assert m["sender"] == ALICE.name
     assert m["recipients"] == [{"address": REMOTE, "delay_reason": REASON, "finished": False}]
     assert m["last_error"] == REASON
+    assert m["waiting_for"] is None  # no destination limit reached
     assert abs(m["arrival_time"] - time.time()) < 60
     assert m["next_attempt"] - time.time() > 30  # the first retry is a minute away
     assert m["message_size"] > len(sample_message("queued 0"))  # plus the Received header

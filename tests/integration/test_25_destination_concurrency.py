@@ -136,6 +136,11 @@ def test_limit_per_destination_and_other_destinations_go_on(make_daemon, rx):
     for m in statuses(d, slow.values()):
         assert m["status"] in ("queued", "active"), m
         assert m["attempts"] == 0 and m["next_attempt"] is None, m
+    # Each has been looked at by a worker and parked: the listing says what it waits for.
+    wait_until("4 messages waiting for slow.test", lambda: sum(
+        m["waiting_for"] == "slow.test" for m in statuses(d, slow.values())) == 4, d)
+    text = d.sealpost("queue", "list", check=True).stdout.decode()
+    assert text.count("\n    waiting for a delivery slot to slow.test\n") == 4, text
 
     # Not starved: fast.test gets the workers slow.test may not use, while its gate is shut.
     fast = {rcpt: send(d, [rcpt], "fast")[0] for rcpt in ["f0@fast.test", "f1@fast.test"]}

@@ -108,7 +108,7 @@ TEST(MessageInfo, ShapeWithoutTheDaemon) {
                 R"(,"message_size":1234,"sender":"alice@example.org","recipients":[)"
                 R"({"address":"bob@example.com","delay_reason":null,"finished":false}],)"
                 R"("status":"queued",)"
-                R"("attempts":0,"next_attempt":null,"last_error":null})");
+                R"("attempts":0,"next_attempt":null,"last_error":null,"waiting_for":null})");
   EXPECT_EQ(describe(kId, envelope, 1, true, nullptr).status, Status::kHeld);
 }
 
@@ -131,11 +131,23 @@ TEST(MessageInfo, SchedulerStatusAndRoundTrip) {
   EXPECT_FALSE(info.recipients[0].delay_reason.has_value());
   EXPECT_EQ(info.recipients[2].delay_reason, "452 4.2.2 c full");
 
+  EXPECT_FALSE(info.waiting_for.has_value());
+
   const auto back = parse_message(dump(to_json(info)));
   ASSERT_TRUE(back.has_value());
   EXPECT_EQ(dump(to_json(*back)), dump(to_json(info)));
   EXPECT_TRUE(back->recipients[0].finished);
   EXPECT_EQ(back->sender, "");
+
+  // Queued behind a full destination: the listing says which.
+  delivery::Scheduler::Status parked;
+  parked.waiting_for = "example.com";
+  const MessageInfo waiting = describe(kId, envelope, 10, false, &parked);
+  EXPECT_EQ(waiting.status, Status::kQueued);
+  EXPECT_EQ(waiting.waiting_for, "example.com");
+  const auto waiting_back = parse_message(dump(to_json(waiting)));
+  ASSERT_TRUE(waiting_back.has_value());
+  EXPECT_EQ(waiting_back->waiting_for, "example.com");
 }
 
 TEST(MessageInfo, ParsingChecksTheShapeAndSkipsOtherMembers) {
@@ -156,6 +168,7 @@ TEST(MessageInfo, ParsingChecksTheShapeAndSkipsOtherMembers) {
 
   // A MessageInfo read into again keeps nothing of the previous message.
   MessageInfo reused = *parsed;
+  reused.waiting_for = "left.over";
   info.recipients.pop_back();
   info.last_error = "x";
   ASSERT_TRUE(parse_message(dump(to_json(info)), reused));
@@ -182,6 +195,12 @@ TEST(MessageInfo, ParsingChecksTheShapeAndSkipsOtherMembers) {
   parsed = parse_message(dump(older));
   ASSERT_TRUE(parsed.has_value()) << dump(older);
   EXPECT_FALSE(parsed->recipients[1].finished);
+  // ... and one that predates `waiting_for`: waiting for nothing.
+  older.erase("waiting_for");
+  parsed = parse_message(dump(older));
+  ASSERT_TRUE(parsed.has_value()) << dump(older);
+  EXPECT_FALSE(parsed->waiting_for.has_value());
+  EXPECT_TRUE(broken([](Json& j) { j["waiting_for"] = 3; }));
   EXPECT_TRUE(broken([](Json& j) { j["recipients"].push_back("c@example.org"); }));
   EXPECT_FALSE(parse_message(dump(good).substr(0, 40)).has_value());
   EXPECT_FALSE(parse_message("[]").has_value());
