@@ -416,6 +416,25 @@ class Daemon:
                 raise DaemonError(f"timed out waiting for /{pattern}/ x{count}\n{self.log()}")
             time.sleep(0.05)
 
+    def sync_log(self, timeout: float = 10.0) -> None:
+        """Returns once every line sealpostd logged before this call is in the log file.
+
+        sealpostd writes its log in batches (an info line may wait ~10 ms, sealpostd(8)), so a
+        line that must NOT be there is only checked after this (or after waiting for a line
+        logged after the event). It sends an unknown command with a unique marker on a new
+        connection and waits for the daemon's "unknown command" line: lines leave in the order
+        they were logged. Costs one connection (connect and disconnect lines, messages=0)."""
+        marker = f"LOGSYNC-{os.urandom(6).hex()}"
+        name, tls = next(((n, t) for n, t, *_ in self.listeners if t != "implicit"),
+                         (self.listeners[0][0], "implicit"))
+        c = (RawSMTP.implicit(self, port=self.ports[name]) if tls == "implicit"
+             else RawSMTP(self.ports[name], host=self.host))
+        with c:
+            assert c.reply().code == 220
+            assert c.cmd(marker).code == 500
+            c.cmd("QUIT")
+        self.wait_for_log(rf"unknown command: {marker}\b", timeout=timeout)
+
     # -- mailboxes ---------------------------------------------------------------------------
 
     def maildir(self, address: str) -> Path:

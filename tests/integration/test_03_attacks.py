@@ -64,6 +64,7 @@ def test_starttls_injection_with_mail_commands(daemon):
     finally:
         c.close()
     daemon.assert_no_more_mail("demo@localhost", 0)
+    daemon.sync_log()
     assert queued_count(daemon) == 0
 
 
@@ -179,6 +180,7 @@ def test_smuggling_bare_variants_rejected(daemon, variant, bytewise):
     header, rest = split_received(stored)
     check_received(header, queue_id=qid)
     assert rest == marker and b"smuggled" not in stored
+    daemon.sync_log()
     assert queued_count(daemon) == 1
     daemon.wait_for_log(r"bare CR or LF in content \(smuggling defence\)")
 
@@ -208,6 +210,7 @@ def test_smuggling_nul_variants_are_one_message(daemon, variant, bytewise):
         expected = expected.replace(b"\r\n.\x00\r\n", b"\r\n\x00\r\n")
     assert rest == expected
     assert LEGAL[variant] in rest
+    daemon.sync_log()
     assert queued_count(daemon) == 1
 
 

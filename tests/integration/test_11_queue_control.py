@@ -120,6 +120,7 @@ def test_hold_is_not_delivered_even_after_flush_until_released(qdaemon):
     assert r.stdout.decode() == f"{held}: held\n"
     wait_deferred(qdaemon, other, count=2)  # the flushed one was attempted again...
     time.sleep(0.3)
+    qdaemon.sync_log()
     assert attempts_logged(qdaemon, held) == 1  # ...the held one was not
     listed = listing(qdaemon)
     assert listed[held]["status"] == "held" and listed[held]["next_attempt"] is None
@@ -176,6 +177,7 @@ def test_delete_is_gone_and_stays_gone_after_a_restart(qdaemon):
     qdaemon.wait_for_log(r"recovered 1 queued message", since_start=True)
     assert set(listing(qdaemon)) == {kept}
     time.sleep(0.3)
+    qdaemon.sync_log()
     assert f"delivery: {gone}" not in qdaemon.log(since_start=True)
 
 
@@ -189,6 +191,7 @@ def test_hold_survives_a_restart(qdaemon):
     assert listing(qdaemon)[qid]["status"] == "held"
     assert queue(qdaemon, "flush", check=True).stdout.decode().startswith("flushed 0 ")
     time.sleep(0.5)
+    qdaemon.sync_log()
     assert f"delivery: {qid}" not in qdaemon.log(since_start=True)
 
 

@@ -347,6 +347,7 @@ def test_permanent_failure_bounces_and_delivered_recipient_is_not_resent(make_da
     assert lab.rx.rcpts_tried(later) == ["451 4.2.0 try later", "250 2.1.5 OK"]
     assert len(lab.rx.to(later)) == 1
     assert len(d.messages(ALICE.name)) == 1  # one report, not one per attempt
+    d.sync_log()
     assert len(log_lines(d, r"bounce [0-9A-F]+ queued")) == 1, d.log()
 
 
@@ -400,6 +401,7 @@ def test_null_sender_failure_is_not_bounced(make_daemon, lab):
     wait_removed(d, qid)
     assert lab.rx.senders_for(rcpt) == ["<>"]  # MAIL FROM:<> on the wire (aiosmtpd's "<>")
     time.sleep(1)
+    d.sync_log()
     assert "bounce" not in "\n".join(log_lines(d, rf"delivery: {qid} bounce")), d.log()
     assert d.messages(ALICE.name) == [] and queue_listing(d) == {}
 
@@ -423,6 +425,7 @@ def test_bounce_rejected_by_remote_sender_is_not_bounced(make_daemon, lab):
     assert lab.rx.senders_for(rcpt) == [sender]
     assert lab.rx.senders_for(sender) == ["<>"]  # the DSN went from <>, once
     time.sleep(1)
+    d.sync_log()
     assert len(log_lines(d, r"bounce [0-9A-F]+ queued")) == 1, d.log()
     assert lab.rx.to(sender) == [] and d.messages(ALICE.name) == []
     assert queue_listing(d) == {}

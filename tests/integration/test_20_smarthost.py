@@ -133,6 +133,7 @@ def assert_relayed(b: harness.Daemon, qid_a: str, msg: bytes) -> None:
 
 def assert_nothing_sent(b: harness.Daemon) -> None:
     b.assert_no_more_mail(CAROL, 0, settle=0.5)
+    b.sync_log()
     assert not re.search(r"\bAUTH\b", b.log(since_start=True)), b.log()
 
 
@@ -146,6 +147,7 @@ def test_relayed_byte_exact(make_daemon, localhost_pki, tls, port_name):
     qid, msg = send(a, f"relay {tls}")
     assert_relayed(b, qid, msg)
     b.wait_for_log(r"AUTH SCRAM-SHA-256(-PLUS)? succeeded: user=relay@relay\.test")
+    a.wait_for_log(r"relay delivery: relay=localhost:[^\n]* result=delivered", timeout=WAIT)
     [line] = [ln for ln in relay_lines(a) if "result=delivered" in ln]
     assert " address=127.0.0.1 " in line and " verified=pkix " in line, line
     assert re.search(r" tls=TLSv1\.[23] cipher=\S+ ", line), line
@@ -169,6 +171,7 @@ def test_wrong_password_defers(make_daemon, localhost_pki):
     assert "535" in rcpt["delay_reason"], entry
     b.wait_for_log(r"AUTH SCRAM-SHA-256(-PLUS)? failed: user=relay@relay\.test")
     b.assert_no_more_mail(CAROL, 0, settle=0.5)
+    a.wait_for_log(r"relay delivery: relay=localhost:[^\n]*4\.7\.0", timeout=WAIT)
     [line] = [ln for ln in relay_lines(a) if "4.7.0" in ln]
     assert " auth=relay@relay.test/failed " in line, line
 
@@ -201,6 +204,7 @@ def test_unverified_smarthost_gets_nothing(make_daemon, localhost_pki, tmp_path,
                     rcpt["delay_reason"]), entry
     assert "nothing was sent" in rcpt["delay_reason"], entry
     assert_nothing_sent(b)
+    a.wait_for_log(r"relay delivery: relay=localhost:\S+ address=127\.0\.0\.1 ", timeout=WAIT)
     [line] = [ln for ln in relay_lines(a) if " address=127.0.0.1 " in ln]
     assert " verified=none " in line and " auth=relay@relay.test/- " in line, line
 

@@ -221,6 +221,9 @@ def test_delay_warning_once_while_the_message_stays_queued(make_daemon, lab):
     while len(lab.rx.rcpts_tried(late)) < tries + 3:
         assert time.monotonic() < deadline, d.log()
         time.sleep(0.1)
+    # Each attempt tried `late` once; its last log line is its retry: all of them are in.
+    d.wait_for_log(rf"delivery: {qid} retry in", timeout=WAIT,
+                   count=len(lab.rx.rcpts_tried(late)))
     entry = queue_listing(d)[qid]
     assert entry["status"] in ("deferred", "active", "queued"), entry
     assert len(d.messages(ALICE.name)) == 1
