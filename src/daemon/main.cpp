@@ -6,13 +6,16 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <asio/thread_pool.hpp>
+#include <chrono>
 #include <cstdio>
 #include <filesystem>
 #include <functional>
 #include <iostream>
+#include <memory>
 #include <span>
 
 #include "auth/credential_store.hpp"
@@ -23,6 +26,7 @@
 #include "control/handler.hpp"
 #include "control/server.hpp"
 #include "daemon/banner.hpp"
+#include "daemon/log_sink.hpp"
 #include "daemon/router.hpp"
 #include "daemon/secret.hpp"
 #include "delivery/bouncer.hpp"
@@ -42,6 +46,8 @@ using namespace sealpost;
 namespace {
 
 constexpr int kExitConfig = 78;  // sysexits.h EX_CONFIG
+// How long an info line may wait to share a write with the lines logged after it.
+constexpr std::chrono::milliseconds kLogBatchDelay{10};
 
 // Blocks the signals we handle so that every thread inherits the mask and sigwait() in main
 // is the one place they arrive.
@@ -52,6 +58,16 @@ sigset_t handled_signals() {
   sigaddset(&set, SIGTERM);
   sigaddset(&set, SIGINT);
   return set;
+}
+
+// A terminal gets colour and a write per line; a file or journald gets lines in batches
+// (daemon/log_sink.hpp): four log lines per message cost four locked write(2)s otherwise.
+std::shared_ptr<spdlog::logger> make_logger() {
+  if (::isatty(STDERR_FILENO)) return spdlog::stderr_color_mt("sealpostd");
+  auto sink = std::make_shared<daemon::BatchedLogSink>(STDERR_FILENO, kLogBatchDelay);
+  auto logger = std::make_shared<spdlog::logger>("sealpostd", std::move(sink));
+  logger->flush_on(spdlog::level::warn);  // with every line before it
+  return logger;
 }
 
 int run(config::Config cfg, bool embedded) {
@@ -220,8 +236,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "sealpostd 0.1.0");
   CLI11_PARSE(app, argc, argv);
 
-  auto logger = spdlog::stderr_color_mt("sealpostd");
-  spdlog::set_default_logger(logger);
+  spdlog::set_default_logger(make_logger());
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
 
   config::Config cfg;
