@@ -28,6 +28,19 @@ BatchedLogSink::~BatchedLogSink() {
   writer_.join();  // it writes what is left on its way out
 }
 
+void BatchedLogSink::write_pending_if_free() noexcept {
+  // The writer thread in the middle of a write lets go within microseconds; a thread that
+  // died inside the sink never does, so give up after ~100 ms.
+  for (int tries = 0; tries < 100; ++tries) {
+    if (mutex_.try_lock()) {
+      flush_();
+      mutex_.unlock();
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+}
+
 void BatchedLogSink::sink_it_(const spdlog::details::log_msg& msg) {
   const bool was_empty = pending_.size() == 0;
   formatter_->format(msg, pending_);  // appends

@@ -26,6 +26,11 @@ class BatchedLogSink final : public spdlog::sinks::base_sink<std::mutex> {
   BatchedLogSink(const BatchedLogSink&) = delete;
   BatchedLogSink& operator=(const BatchedLogSink&) = delete;
 
+  // For a process about to die (std::terminate): writes the pending lines now, unless another
+  // thread stays inside the sink — that may be the dying thread itself, and waiting for it
+  // would hang instead of dying.
+  void write_pending_if_free() noexcept;
+
  protected:
   void sink_it_(const spdlog::details::log_msg& msg) override;
   void flush_() override;  // spdlog calls it with mutex_ held

@@ -10,8 +10,11 @@
 
 #include <CLI/CLI.hpp>
 #include <asio/thread_pool.hpp>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
+#include <exception>
 #include <filesystem>
 #include <functional>
 #include <iostream>
@@ -60,15 +63,43 @@ sigset_t handled_signals() {
   return set;
 }
 
+// The batched sink while main runs, for the terminate handler.
+std::atomic<daemon::BatchedLogSink*> batched_sink{nullptr};
+std::terminate_handler previous_terminate = nullptr;
+
+// An exception that escaped a thread: the lines still waiting for company go out first, then
+// the usual handler says what was thrown and aborts.
+[[noreturn]] void write_log_and_terminate() {
+  if (auto* sink = batched_sink.load()) sink->write_pending_if_free();
+  if (previous_terminate) previous_terminate();
+  std::abort();
+}
+
 // A terminal gets colour and a write per line; a file or journald gets lines in batches
 // (daemon/log_sink.hpp): four log lines per message cost four locked write(2)s otherwise.
+// Fatal lines (critical, before an abort or a failed start) are warnings or worse, so they
+// and every line before them are written at once.
 std::shared_ptr<spdlog::logger> make_logger() {
   if (::isatty(STDERR_FILENO)) return spdlog::stderr_color_mt("sealpostd");
   auto sink = std::make_shared<daemon::BatchedLogSink>(STDERR_FILENO, kLogBatchDelay);
+  batched_sink = sink.get();
+  previous_terminate = std::set_terminate(write_log_and_terminate);
   auto logger = std::make_shared<spdlog::logger>("sealpostd", std::move(sink));
   logger->flush_on(spdlog::level::warn);  // with every line before it
   return logger;
 }
+
+// Whichever way main returns (a normal stop, a start-up error), what is logged is written
+// before it does, not left to spdlog's registry among the static destructors.
+struct WriteLogOnReturn {
+  WriteLogOnReturn() = default;
+  WriteLogOnReturn(const WriteLogOnReturn&) = delete;
+  WriteLogOnReturn& operator=(const WriteLogOnReturn&) = delete;
+  ~WriteLogOnReturn() {
+    spdlog::default_logger_raw()->flush();
+    batched_sink = nullptr;  // the sink itself goes with the registry, after main
+  }
+};
 
 int run(config::Config cfg, bool embedded) {
   spdlog::set_level(spdlog::level::from_str(cfg.log_level));
@@ -238,6 +269,7 @@ int main(int argc, char** argv) {
 
   spdlog::set_default_logger(make_logger());
   spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  const WriteLogOnReturn write_log_on_return;
 
   config::Config cfg;
   bool embedded = false;

@@ -91,6 +91,16 @@ TEST(BatchedLogSink, DestructionWritesWhatIsLeftWithoutWaitingOutTheDelay) {
   EXPECT_EQ(pipe.read_for(0ms), "info last words\n");
 }
 
+TEST(BatchedLogSink, WritePendingIfFreeWritesAtOnceForADyingProcess) {
+  Pipe pipe;
+  auto sink = std::make_shared<BatchedLogSink>(pipe.fds[1], 10s);
+  spdlog::logger logger("test", sink);
+  logger.set_pattern("%l %v");
+  logger.info("before the terminate");
+  sink->write_pending_if_free();
+  EXPECT_EQ(pipe.read_for(0ms), "info before the terminate\n");
+}
+
 TEST(BatchedLogSink, ManyThreadsLoseNoLineAndSplitNone) {
   Pipe pipe;
   constexpr int kThreads = 4, kLines = 2000;  // > 64 KiB in all: the size cap writes too
