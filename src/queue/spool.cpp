@@ -181,6 +181,7 @@ std::optional<StoredMessage> Spool::load(const std::string& id) const {
 int Spool::remove(const std::string& id) {
   const auto key = MessageKey::from_id(id);
   if (!key) return EINVAL;
+  bool urgent = false, first = false;
   {
     std::lock_guard lock(mutex_);
     auto it = index_.find(*key);
@@ -190,10 +191,15 @@ int Spool::remove(const std::string& id) {
     if (auto segment = segments_.find(location.segment); segment != segments_.end()) {
       --segment->second.live;
     }
-    dones_.push_back(
-        DoneMark{*key, location.segment, location.spilled, false, {}, marks_.contains(*key)});
+    const bool had_marks = marks_.contains(*key);
+    // A synced done record goes at once. A plain one rides the next batch: only the first of
+    // them wakes the committer, which then waits done_delay for one (no wake per message).
+    urgent = location.spilled || had_marks;
+    first = dones_.empty();
+    dones_.push_back(DoneMark{*key, location.segment, location.spilled, false, {}, had_marks});
+    if (urgent) ++urgent_dones_;
   }
-  wake_.notify_one();
+  if (urgent || first) wake_.notify_one();
   return 0;
 }
 
@@ -211,6 +217,7 @@ void Spool::control(Control action, const std::string& id, std::function<void(Co
         --segment->second.live;
       }
       dones_.push_back(DoneMark{*key, location.segment, location.spilled, true, std::move(done)});
+      ++urgent_dones_;
     } else {
       const bool hold = action == Control::kHold;
       const auto marks = marks_.find(*key);
@@ -307,10 +314,11 @@ std::size_t Spool::segment_count() const {
 void Spool::run_committer() {
   std::unique_lock lock(mutex_);
   for (;;) {
-    wake_.wait(lock, [this] {
-      return stopping_ || !queue_.empty() || !dones_.empty() || !holds_.empty() ||
-             !finished_.empty();
-    });
+    wake_.wait(lock, [this] { return stopping_ || batch_due_locked() || !dones_.empty(); });
+    if (!stopping_ && !batch_due_locked()) {
+      // Plain done records only: give them done_delay to join a batch written anyway.
+      wake_.wait_for(lock, options_.done_delay, [this] { return stopping_ || batch_due_locked(); });
+    }
     // Stopping, and nothing left to write.
     if (queue_.empty() && dones_.empty() && holds_.empty() && finished_.empty()) break;
     // Everything that arrived while the previous batch was syncing forms this batch.
@@ -318,6 +326,7 @@ void Spool::run_committer() {
     queue_.clear();
     std::vector<DoneMark> dones = std::move(dones_);
     dones_.clear();
+    urgent_dones_ = 0;
     std::vector<HoldMark> holds = std::move(holds_);
     holds_.clear();
     std::vector<FinishedMark> finished = std::move(finished_);

@@ -6,6 +6,7 @@
 // Format and rules: docs/queue-format.md.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <filesystem>
@@ -48,6 +49,9 @@ class Spool {
     // fdatasync; above it each costs a file, its own fdatasync and a directory sync.
     std::size_t spill_threshold = 1024 * 1024;
     std::uint64_t segment_size = 64u << 20;  // start a new segment past this size
+    // A plain done record (see remove()) wakes nobody: it waits up to this long for a batch
+    // that is written anyway, else it is written on its own.
+    std::chrono::milliseconds done_delay{10};
   };
 
   // Creates <dir>, <dir>/log and <dir>/data (mode 0700) when missing and starts the committer
@@ -78,8 +82,10 @@ class Spool {
   std::optional<StoredMessage> load(const std::string& id) const;
 
   // Marks a message delivered: it leaves the index at once; its done record is written with
-  // the next batch (not synced on its own: a lost done record means one repeat delivery,
-  // which Maildir names detect). Returns 0, EINVAL or ENOENT.
+  // the next batch, within Options::done_delay (not synced on its own: a lost done record
+  // means one repeat delivery, which Maildir names detect). Only the done record of a message
+  // with a spilled body or hold/release/finished records, which is synced, makes a batch of
+  // its own at once. Returns 0, EINVAL or ENOENT.
   int remove(const std::string& id);
 
   // Queue control (docs/queue-format.md, "Queue control"). Non-blocking like submit(): `done`
@@ -155,6 +161,10 @@ class Spool {
   struct Batch;
 
   void run_committer();
+  // Whether a batch must be written now; plain done records alone can wait (done_delay).
+  bool batch_due_locked() const {
+    return !queue_.empty() || !holds_.empty() || !finished_.empty() || urgent_dones_ != 0;
+  }
   void write_batch(std::vector<Pending>& pending, std::vector<DoneMark>& dones,
                    std::vector<HoldMark>& holds, std::vector<FinishedMark>& finished);
   void forget_marks_locked(const MessageKey& key);
@@ -174,6 +184,7 @@ class Spool {
   std::condition_variable wake_;
   std::vector<Pending> queue_;
   std::vector<DoneMark> dones_;
+  std::size_t urgent_dones_ = 0;  // of dones_: delete records and done records to be synced
   std::vector<HoldMark> holds_;
   std::vector<FinishedMark> finished_;
   bool stopping_ = false;

@@ -211,6 +211,54 @@ TEST(SpoolControl, DoneOfAMessageWithHoldRecordsIsSynced) {
   EXPECT_EQ(wait_for_syncs(syncs + 2), syncs + 2);
 }
 
+// A delivered message costs no write and no committer wake-up of its own: its done record
+// rides the next batch, or goes alone after done_delay; a stop does not wait that out.
+TEST(SpoolControl, PlainDoneRecordRidesTheNextBatch) {
+  TempDir temp;
+  std::string gone, kept;
+  {
+    FaultyFileSystem faulty;
+    Spool spool(temp.path(), faulty, {.done_delay = std::chrono::seconds(30)});
+    gone = commit(spool);
+    const int writes = faulty.count(Op::kPwritev);
+    ASSERT_EQ(spool.remove(gone), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    EXPECT_EQ(faulty.count(Op::kPwritev), writes);  // waiting for company
+    kept = commit(spool);
+    EXPECT_EQ(faulty.count(Op::kPwritev), writes + 1);  // one write for both
+  }
+  EXPECT_EQ(restart(temp.path()).live, std::vector<std::string>{kept});
+}
+
+TEST(SpoolControl, PlainDoneRecordAloneIsWrittenAfterTheDelay) {
+  TempDir temp;
+  FaultyFileSystem faulty;
+  Spool spool(temp.path(), faulty, {.done_delay = std::chrono::milliseconds(20)});
+  const std::string id = commit(spool);
+  const int writes = faulty.count(Op::kPwritev);
+  const int syncs = faulty.count(Op::kFdatasync);
+  ASSERT_EQ(spool.remove(id), 0);
+  for (int i = 0; i < 2000 && faulty.count(Op::kPwritev) == writes; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(faulty.count(Op::kPwritev), writes + 1);
+  EXPECT_EQ(faulty.count(Op::kFdatasync), syncs);  // not synced on its own
+}
+
+TEST(SpoolControl, StopDoesNotWaitOutTheDoneDelay) {
+  TempDir temp;
+  std::string id;
+  const auto start = std::chrono::steady_clock::now();
+  {
+    Spool spool(temp.path(), real_file_system(), {.done_delay = std::chrono::seconds(30)});
+    id = commit(spool);
+    ASSERT_EQ(spool.remove(id), 0);
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));  // the committer is waiting
+  }
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(10));
+  EXPECT_TRUE(restart(temp.path()).live.empty());
+}
+
 TEST(SpoolControl, HoldRecordsKeepTheirSegmentsWhileTheMessageLives) {
   TempDir temp;
   std::string held, released;
