@@ -235,5 +235,6 @@ def test_smarthost_connection_is_reused_with_its_authentication(make_daemon, loc
                          line), line
         assert line.endswith(" conn=reused") == (i > 0), line
     # One session at the smarthost: one AUTH for three messages.
+    b.sync_log()  # every AUTH line B logged is in its log file
     auths = re.findall(r"AUTH SCRAM-SHA-256(?:-PLUS)? succeeded: user=relay@relay\.test", b.log())
     assert len(auths) == 1, b.log()
