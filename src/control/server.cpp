@@ -47,6 +47,29 @@ void set_timeout(int fd, int option, std::chrono::milliseconds timeout) {
   ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
 }
 
+// After a refusal: the reply is out, now let the client finish writing its request before the
+// end. Closing with its request still unsent would fail that write (EPIPE) before it could read
+// why it was refused. Reads and drops until the client's EOF, a stop, the cap or `limit`.
+void drain_then_end(int fd, int stop_fd, std::chrono::milliseconds limit) {
+  ::shutdown(fd, SHUT_WR);
+  const auto deadline = Clock::now() + limit;
+  std::size_t dropped = 0;
+  while (dropped <= kMaxRequestSize) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return;
+    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    const int ready = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0 || fds[1].revents != 0) return;
+    char chunk[4096];
+    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    dropped += static_cast<std::size_t>(n);
+  }
+}
+
 // Reply lines, buffered and sent in chunks of about 64 KiB; SO_SNDTIMEO bounds each send.
 class SocketSink : public LineSink {
  public:
@@ -208,7 +231,7 @@ void Server::serve(Client& client) {
     sink.line(dump(error_status(error::kPermissionDenied,
                                 "permission denied: only root and the user sealpostd runs as "
                                 "may use the control socket")));
-    sink.flush();
+    if (sink.flush()) drain_then_end(fd, stop_fd_, std::chrono::seconds(1));
   } else {
     std::string buffer;
     auto deadline = Clock::now() + options_.read_timeout;
