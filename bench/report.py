@@ -80,6 +80,12 @@ def main() -> int:
         return (f"{fmt(stat(scenario, server, 'p50_ms'), 2)} / "
                 f"{fmt(stat(scenario, server, 'p99_ms'), 2)}")
 
+    def cpu_per_msg(scenario, server):
+        """Median over the runs of the server core's busy time per accepted message, in ms."""
+        return med([r["_cpu"]["server"] * 10 / r["msgs_per_s"]
+                    for r in rows.get((scenario, server), [])
+                    if r.get("msgs_per_s") and r["_cpu"].get("server") is not None])
+
     def busy(scenario, server):
         return (f"{fmt(cpu(scenario, server, 'server'), 0)}% / "
                 f"{fmt(cpu(scenario, server, 'client'), 0)}%")
@@ -127,6 +133,16 @@ def main() -> int:
           f"{fmt(stat(key, 'sealpost', 'conn_p50_ms'), 2)} | "
           f"{fmt(stat(key, 'postfix', 'conn_p50_ms'), 2)} | "
           f"{busy(key, 'sealpost')} | {busy(key, 'postfix')} |")
+    w("")
+    w("Server CPU per message: the pinned server core's busy time per accepted message (per "
+      "run, then the median) — what each server costs whichever side sets the pace, so where "
+      "the load generator's core is the limit this shows the server's own margin:\n")
+    w("| scenario | Sealpost ms CPU/msg | Postfix ms CPU/msg | Postfix / Sealpost |")
+    w("|---|---:|---:|---:|")
+    for key, title in SCENARIOS.items():
+        s_cpu, p_cpu = cpu_per_msg(key, "sealpost"), cpu_per_msg(key, "postfix")
+        if s_cpu and p_cpu:
+            w(f"| {title} | {fmt(s_cpu, 3)} | {fmt(p_cpu, 3)} | {ratio(p_cpu, s_cpu)} |")
     w("")
     maildir = [k for k in SCENARIOS if (k, "sealpost-maildir") in rows]
     if maildir:
