@@ -14,6 +14,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <span>
 #include <stdexcept>
 #include <string>
 #include <system_error>
@@ -47,6 +48,23 @@ void set_timeout(int fd, int option, std::chrono::milliseconds timeout) {
   ::setsockopt(fd, SOL_SOCKET, option, &tv, sizeof tv);
 }
 
+// Waits for bytes from the client until `deadline` and reads what has come into `chunk`.
+// 0 at its EOF, at the deadline, at a stop (stop_fd readable) or on an error.
+std::size_t receive_before(int fd, int stop_fd, Clock::time_point deadline, std::span<char> chunk) {
+  for (;;) {
+    const auto left =
+        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+    if (left.count() <= 0) return 0;
+    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
+    const int ready = ::poll(fds, 2, static_cast<int>(left.count()));
+    if (ready < 0 && errno == EINTR) continue;
+    if (ready <= 0 || fds[1].revents != 0) return 0;
+    const ssize_t n = ::recv(fd, chunk.data(), chunk.size(), 0);
+    if (n < 0 && errno == EINTR) continue;
+    return n > 0 ? static_cast<std::size_t>(n) : 0;
+  }
+}
+
 // After a refusal: the reply is out, now let the client finish writing its request before the
 // end. Closing with its request still unsent would fail that write (EPIPE) before it could read
 // why it was refused. Reads and drops until the client's EOF, a stop, the cap or `limit`.
@@ -54,19 +72,11 @@ void drain_then_end(int fd, int stop_fd, std::chrono::milliseconds limit) {
   ::shutdown(fd, SHUT_WR);
   const auto deadline = Clock::now() + limit;
   std::size_t dropped = 0;
+  char chunk[4096];
   while (dropped <= kMaxRequestSize) {
-    const auto left =
-        std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-    if (left.count() <= 0) return;
-    pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd, POLLIN, 0}};
-    const int ready = ::poll(fds, 2, static_cast<int>(left.count()));
-    if (ready < 0 && errno == EINTR) continue;
-    if (ready <= 0 || fds[1].revents != 0) return;
-    char chunk[4096];
-    const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return;
-    dropped += static_cast<std::size_t>(n);
+    const std::size_t n = receive_before(fd, stop_fd, deadline, chunk);
+    if (n == 0) return;
+    dropped += n;
   }
 }
 
@@ -262,18 +272,11 @@ void Server::serve(Client& client) {
         sink.flush();
         break;
       }
-      const auto left =
-          std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
-      if (left.count() <= 0) break;  // idle or too slow: the CLI sends its line at once
-      pollfd fds[2] = {{fd, POLLIN, 0}, {stop_fd_, POLLIN, 0}};
-      const int ready = ::poll(fds, 2, static_cast<int>(left.count()));
-      if (ready < 0 && errno == EINTR) continue;
-      if (ready <= 0 || fds[1].revents != 0) break;
+      // Idle or too slow (the CLI sends its line at once), closed, stopped, or an error: the end.
       char chunk[4096];
-      const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
-      if (n < 0 && errno == EINTR) continue;
-      if (n <= 0) break;  // the client closed, or an error
-      buffer.append(chunk, static_cast<std::size_t>(n));
+      const std::size_t n = receive_before(fd, stop_fd_, deadline, chunk);
+      if (n == 0) break;
+      buffer.append(chunk, n);
     }
   }
   // The peer sees the end now; the descriptor itself is closed by whoever joins this thread,
