@@ -2,14 +2,13 @@
 
 #include <algorithm>
 
+#include "smtp/message_text.hpp"
+
 namespace sealpost::delivery {
 
 namespace {
 
-bool is_ascii(std::string_view s) {
-  return std::all_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
-}
+bool is_ascii(std::string_view s) { return !smtp::has_8bit(s); }
 
 // Diagnostic text goes into a header-like field: no line breaks may survive.
 std::string one_line(std::string_view s) {
@@ -77,17 +76,14 @@ const char* summary_of(Kind kind) {
 
 }  // namespace
 
-std::string_view header_block(std::string_view message) {
-  if (message.starts_with("\r\n")) return message.substr(0, 2);
-  std::size_t end = message.find("\r\n\r\n");
-  return end == std::string_view::npos ? message : message.substr(0, end + 4);
-}
-
 std::optional<std::string> make_bounce(const BounceRequest& r) {
   if (r.sender.empty() || r.recipients.empty()) return std::nullopt;
   bool utf8 = !is_ascii(r.sender);
   for (const auto& rcpt : r.recipients)
     utf8 = utf8 || !is_ascii(rcpt.final_recipient) || !is_ascii(rcpt.original_recipient);
+  // RFC 6532 §3.7: an original with UTF-8 header fields is attached as message/global (its
+  // headers as message/global-headers), whatever the addresses.
+  const bool utf8_original = utf8 || smtp::has_8bit(smtp::header_section(r.original));
   const Kind kind = kind_of(r.recipients);
   const bool failure = kind == Kind::kFailure;
   const bool headers_only = r.headers_only || r.original.size() > r.max_original;
@@ -147,15 +143,15 @@ std::optional<std::string> make_bounce(const BounceRequest& r) {
 
   m += "--" + b + "\r\n";
   if (headers_only) {
-    m +=
-        utf8 ? "Content-Type: message/global-headers\r\n" : "Content-Type: text/rfc822-headers\r\n";
+    m += utf8_original ? "Content-Type: message/global-headers\r\n"
+                       : "Content-Type: text/rfc822-headers\r\n";
     m += failure ? "Content-Description: Undelivered message headers\r\n\r\n"
                  : "Content-Description: Message headers\r\n\r\n";
-    std::string_view h = header_block(r.original);
+    std::string_view h = smtp::header_section(r.original);
     m += h;
     if (!h.ends_with("\r\n")) m += "\r\n";
   } else {
-    m += utf8 ? "Content-Type: message/global\r\n" : "Content-Type: message/rfc822\r\n";
+    m += utf8_original ? "Content-Type: message/global\r\n" : "Content-Type: message/rfc822\r\n";
     m += failure ? "Content-Description: Undelivered message\r\n\r\n"
                  : "Content-Description: Message\r\n\r\n";
     m += r.original;

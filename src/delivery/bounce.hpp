@@ -45,8 +45,4 @@ struct BounceRequest {
 // (null reverse-path: RFC 5321 §6.1 and RFC 3464 §2: never bounce a bounce) or no recipient.
 std::optional<std::string> make_bounce(const BounceRequest& request);
 
-// The header block of a message (up to and including the empty line), or all of it if it
-// has no body.
-std::string_view header_block(std::string_view message);
-
 }  // namespace sealpost::delivery

@@ -22,6 +22,7 @@
 
 #include "smtp/address.hpp"
 #include "smtp/dot_stuffer.hpp"
+#include "smtp/message_text.hpp"
 #include "smtp/xtext.hpp"
 
 namespace sealpost::smtp {
@@ -57,11 +58,6 @@ bool valid_path(std::string_view address, bool reverse, bool* non_ascii) {
   if (!p.ok() || !p.rest.empty()) return false;
   *non_ascii = *non_ascii || p.mailbox.non_ascii;
   return true;
-}
-
-bool has_8bit(std::string_view s) {
-  return std::any_of(s.begin(), s.end(),
-                     [](char c) { return static_cast<unsigned char>(c) >= 128; });
 }
 
 std::string join(const std::vector<std::string>& v) {
@@ -106,6 +102,8 @@ std::string_view failure_reason_name(FailureReason reason) {
       return "size-exceeded";
     case FailureReason::kSmtpUtf8Unsupported:
       return "smtputf8-unsupported";
+    case FailureReason::kUtf8HeadersUnsupported:
+      return "utf8-headers-unsupported";
     case FailureReason::kEightBitUnsupported:
       return "8bit-unsupported";
     case FailureReason::kRequireTlsUnsupported:
@@ -444,11 +442,17 @@ bool ClientSession::start_transaction(std::size_t index) {
     return reject(FailureReason::kInvalidMessage,
                   "message content has a bare CR or LF (convert with to_crlf())");
   if (!txn.content.empty() && !txn.content.ends_with("\r\n")) txn.content += "\r\n";
-  bool utf8 = m.smtputf8 || non_ascii;
   bool eight_bit = has_8bit(txn.content);
-  // RFC 6531 §3.2: a message that needs SMTPUTF8 is not downgraded here; it bounces.
-  if (utf8 && !caps_.smtputf8)
-    return reject(FailureReason::kSmtpUtf8Unsupported, "server does not offer SMTPUTF8");
+  // RFC 6531 §3.2: a message that needs SMTPUTF8 — a non-ASCII address, or UTF-8 in its header
+  // section — is not downgraded here; it bounces. One flagged SMTPUTF8 that needs neither goes
+  // without the parameter to a server that lacks it (§3.4; Postfix does the same).
+  if (!caps_.smtputf8 && non_ascii)
+    return reject(FailureReason::kSmtpUtf8Unsupported,
+                  "non-ASCII address and the server does not offer SMTPUTF8");
+  if (!caps_.smtputf8 && m.smtputf8 && has_8bit(header_section(txn.content)))
+    return reject(FailureReason::kUtf8HeadersUnsupported,
+                  "UTF-8 header fields and the server does not offer SMTPUTF8");
+  bool utf8 = non_ascii || (m.smtputf8 && caps_.smtputf8);
   // RFC 6152 §3: 8-bit content only to a server that offers 8BITMIME (no MIME downgrade here).
   if (eight_bit && !caps_.eight_bit_mime)
     return reject(FailureReason::kEightBitUnsupported,

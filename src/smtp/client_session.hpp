@@ -102,15 +102,17 @@ enum class FailureReason {
   kServerClosed,           // 421, or the connection closed before QUIT (caller-reported)
   kTimeout,                // caller-reported (timeout() says how long to wait)
   // Transaction failures.
-  kSenderRejected,         // MAIL refused
-  kAllRecipientsRejected,  // no RCPT accepted
-  kDataRejected,           // DATA, a BDAT chunk or the end of data refused
-  kSizeExceeded,           // over the announced SIZE (nothing sent), or a 552 to MAIL/data
-  kSmtpUtf8Unsupported,    // needs SMTPUTF8, server lacks it (RFC 6531 §3.2: bounce)
-  kEightBitUnsupported,    // 8-bit content, server does not offer 8BITMIME (RFC 6152)
-  kRequireTlsUnsupported,  // REQUIRETLS asked, server lacks it or no TLS (RFC 8689 §4.2.1);
-                           // nothing sent, reply "550 5.7.30 REQUIRETLS support required"
-  kInvalidMessage,         // content not CRLF-clean, bad address syntax, no recipients
+  kSenderRejected,          // MAIL refused
+  kAllRecipientsRejected,   // no RCPT accepted
+  kDataRejected,            // DATA, a BDAT chunk or the end of data refused
+  kSizeExceeded,            // over the announced SIZE (nothing sent), or a 552 to MAIL/data
+  kSmtpUtf8Unsupported,     // non-ASCII address, server lacks SMTPUTF8 (RFC 6531 §3.2: bounce)
+  kUtf8HeadersUnsupported,  // SMTPUTF8 message with UTF-8 header fields (RFC 6532), server
+                            // lacks SMTPUTF8; an all-ASCII one goes without the parameter
+  kEightBitUnsupported,     // 8-bit content, server does not offer 8BITMIME (RFC 6152)
+  kRequireTlsUnsupported,   // REQUIRETLS asked, server lacks it or no TLS (RFC 8689 §4.2.1);
+                            // nothing sent, reply "550 5.7.30 REQUIRETLS support required"
+  kInvalidMessage,          // content not CRLF-clean, bad address syntax, no recipients
 };
 
 std::string_view failure_reason_name(FailureReason reason);

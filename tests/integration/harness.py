@@ -593,15 +593,16 @@ class SMTP_SSL(_Loopback, smtplib.SMTP_SSL):
 
 
 def submit(daemon: Daemon, user: str, password: str, mail_from: str, rcpts: list[str],
-           message: bytes) -> str:
+           message: bytes, mail_options: tuple[str, ...] = ()) -> str:
     """smtplib over implicit TLS with AUTH PLAIN; returns the queue id of the 250 reply.
-    mail_from "" sends MAIL FROM:<>."""
+    mail_from "" sends MAIL FROM:<>; mail_options go on MAIL (SMTPUTF8 lets smtplib send
+    UTF-8 addresses)."""
     with SMTP_SSL("mail.test", daemon.ports["implicit"], context=daemon.client_context(),
                   timeout=30) as client:
         client.ehlo("client.example")
         code, resp = client.login(user, password)
         assert code == 235, resp
-        code, resp = client.mail(mail_from)
+        code, resp = client.mail(mail_from, list(mail_options))
         assert code == 250, resp
         for rcpt in rcpts:
             code, resp = client.rcpt(rcpt)

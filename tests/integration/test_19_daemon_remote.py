@@ -18,7 +18,9 @@ flush`; a 550 for one recipient bounces (DSN parsed with `email`) while a 451 fo
 retried and the accepted one is never sent again; expiry after [queue] lifetime (60 s, the
 minimum; about 65 s of the run) bounces with 4.4.7; mail from <> that fails (an authenticated
 submission: the mx listener refuses <> to a remote recipient as relaying), and a bounce whose
-remote recipient rejects it, are never bounced. A restart between attempts repeats neither the
+remote recipient rejects it, are never bounced. SMTPUTF8 to a receiver without it: an
+all-ASCII message goes without the parameter, UTF-8 headers bounce 5.6.9, a UTF-8 address
+5.6.7 (RFC 6531, RFC 6533 report types). A restart between attempts repeats neither the
 recipient already delivered nor the one already bounced (finished records in the spool).
 """
 
@@ -129,10 +131,11 @@ def send(d: harness.Daemon, rcpts: list[str], subject: str,
     return submit(d, ALICE.name, ALICE.password, mail_from, rcpts, msg), msg
 
 
-def assert_exact(d: harness.Daemon, content: bytes, qid: str, msg: bytes) -> None:
+def assert_exact(d: harness.Daemon, content: bytes, qid: str, msg: bytes,
+                 with_: str = "ESMTPSA") -> None:
     """What arrived is sealpostd's Received header (for this queue id) + exactly what was sent."""
     header, rest = split_received(content)
-    check_received(header, queue_id=qid, with_="ESMTPSA", helo="client.example")
+    check_received(header, queue_id=qid, with_=with_, helo="client.example")
     assert rest == msg, d.log()
 
 
@@ -429,6 +432,73 @@ def test_bounce_rejected_by_remote_sender_is_not_bounced(make_daemon, lab):
     assert len(log_lines(d, r"bounce [0-9A-F]+ queued")) == 1, d.log()
     assert lab.rx.to(sender) == [] and d.messages(ALICE.name) == []
     assert queue_listing(d) == {}
+
+
+# --------------------------------------------------------------------------------------------
+# 8. SMTPUTF8 to a server without it (RFC 6531): no downgrade, and no needless bounce
+
+
+def test_smtputf8_to_a_server_without_it(make_daemon, lab):
+    """An aiosmtpd receiver with SMTPUTF8 off (8BITMIME on) on a port of its own, reached as the
+    MX of verify.test (unsigned: opportunistic TLS). Flagged SMTPUTF8 but all ASCII: delivered
+    without the parameter (aiosmtpd would refuse it). UTF-8 in the Subject: bounced 5.6.9, the
+    original attached as message/global. A non-ASCII recipient: bounced 5.6.7. Neither is
+    sent."""
+    [port] = harness.free_ports(1)
+    rx = Receiver()
+    receiver = start_receiver(rx, RECEIVER, port, server_context(lab.cert, lab.key),
+                              "mx.verify.test", enable_SMTPUTF8=False)
+    try:
+        smtputf8_bounces(remote_daemon(make_daemon, lab, mx_port=port), rx)
+    finally:
+        receiver.stop()
+
+
+def smtputf8_bounces(d: harness.Daemon, rx: Receiver) -> None:
+    utf8 = ("SMTPUTF8",)
+    plain, header, address = "plain8@verify.test", "header8@verify.test", "j\u00f6rg8@verify.test"
+    ascii_msg = tricky_message("flagged utf8", plain)
+    qid_plain = submit(d, ALICE.name, ALICE.password, ALICE.name, [plain], ascii_msg, utf8)
+    [m] = rx.wait_for(plain, timeout=WAIT, log=d.log)
+    assert_exact(d, m.content, qid_plain, ascii_msg, with_="UTF8SMTPSA")  # RFC 6531 §3.7.3
+
+    header_msg = ("From: alice@mail.test\r\nTo: header8@verify.test\r\n"
+                  "Subject: Gr\u00fc\u00dfe\r\nMessage-ID: <utf8-subject@mail.test>\r\n\r\n"
+                  "ascii body\r\n").encode()
+    qid_header = submit(d, ALICE.name, ALICE.password, ALICE.name, [header], header_msg, utf8)
+    qid_address = submit(d, ALICE.name, ALICE.password, ALICE.name, [address],
+                         tricky_message("utf8 address", "jorg8@verify.test"), utf8)
+    d.wait_for_log(rf"delivery: {qid_header} to=<{header}> failed: 554 5\.6\.9", timeout=WAIT)
+    d.wait_for_log(rf"delivery: {qid_address} to=<{address}> failed: 554 5\.6\.7", timeout=WAIT)
+
+    reports = {}
+    for raw in d.wait_for_maildir(ALICE.name, 2, timeout=WAIT):
+        [qid] = re.findall(rb"X-Sealpost-Queue-ID: ([0-9A-F]+)", raw)
+        reports[qid.decode()] = raw
+
+    raw = reports[qid_header]
+    report = email.message_from_bytes(raw)
+    assert report.get_content_type() == "multipart/report", raw[:400]
+    _, status, original = report.get_payload()
+    assert status.get_content_type() == "message/delivery-status"  # the report itself is ASCII
+    [_, recipient] = status.get_payload()
+    assert recipient["Status"] == "5.6.9" and recipient["Action"] == "failed", recipient.items()
+    assert "SMTPUTF8" in recipient["Diagnostic-Code"], recipient.items()
+    assert original.get_content_type() == "message/global"  # RFC 6532 §3.7
+    assert header_msg in raw  # whole, after our Received header
+
+    # RFC 6533: a UTF-8 address makes the report global (Python's email does not parse that
+    # type into fields, so the bytes are checked).
+    raw = reports[qid_address]
+    parts = [p.get_content_type() for p in email.message_from_bytes(raw).get_payload()]
+    assert parts == ["text/plain", "message/global-delivery-status", "message/global"], parts
+    assert f"Final-Recipient: utf-8;{address}\r\n".encode() in raw, raw
+    assert b"\r\nAction: failed\r\nStatus: 5.6.7\r\n" in raw, raw
+
+    wait_removed(d, qid_header)
+    wait_removed(d, qid_address)
+    assert rx.to(header) == [] and rx.to(address) == []
+    assert rx.rcpts_tried(header) == [] and rx.rcpts_tried(address) == []
 
 
 # --------------------------------------------------------------------------------------------

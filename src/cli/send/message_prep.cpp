@@ -12,6 +12,7 @@
 
 #include "sasl/base64.hpp"
 #include "smtp/dot_stuffer.hpp"
+#include "smtp/message_text.hpp"
 
 namespace sealpost::send {
 
@@ -124,12 +125,6 @@ std::string display_name(std::string_view name) {
     pos += n;
   }
   return out;
-}
-
-bool has_8bit(std::string_view s) {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) return true;
-  return false;
 }
 
 }  // namespace
@@ -312,7 +307,7 @@ PreparedMessage prepare_message(const PrepareInput& in) {
   // line that separates it from the body (RFC 5322 §2.1).
   if (body.rfind("\r\n", 0) != 0) body = "\r\n" + body;
   m.content = header + body;
-  m.utf8_headers = has_8bit(header);
+  m.utf8_headers = smtp::has_8bit(header);
   m.ok = true;
   return m;
 }

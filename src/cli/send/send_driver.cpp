@@ -87,8 +87,8 @@ std::string awaited_after(std::string_view written) {
 
 bool data_reason(FailureReason r) {
   return r == FailureReason::kDataRejected || r == FailureReason::kSizeExceeded ||
-         r == FailureReason::kSmtpUtf8Unsupported || r == FailureReason::kEightBitUnsupported ||
-         r == FailureReason::kInvalidMessage;
+         r == FailureReason::kSmtpUtf8Unsupported || r == FailureReason::kUtf8HeadersUnsupported ||
+         r == FailureReason::kEightBitUnsupported || r == FailureReason::kInvalidMessage;
 }
 
 class Run {
@@ -235,8 +235,6 @@ class Run {
     }
     std::string what =
         r.detail.empty() ? std::string(smtp::failure_reason_name(r.reason)) : r.detail;
-    if (r.reason == FailureReason::kSmtpUtf8Unsupported && msg.utf8_headers)
-      what += " (the message has UTF-8 header fields, RFC 6532)";
     int code;
     if (r.outcome == smtp::Outcome::kTempFail) {
       code = kExTempFail;

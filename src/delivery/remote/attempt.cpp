@@ -37,6 +37,7 @@ bool judged(const smtp::TransactionResult& t) {
     case FailureReason::kDataRejected:
     case FailureReason::kSizeExceeded:
     case FailureReason::kSmtpUtf8Unsupported:
+    case FailureReason::kUtf8HeadersUnsupported:
     case FailureReason::kEightBitUnsupported:
     case FailureReason::kRequireTlsUnsupported:
     case FailureReason::kInvalidMessage:

@@ -187,10 +187,23 @@ TEST(Bounce, Utf8AddressesUseGlobalTypes) {
   EXPECT_NE(m->find("Content-Type: message/global\r\n"), std::string::npos);
 }
 
-TEST(Bounce, HeaderBlock) {
-  EXPECT_EQ(header_block("A: 1\r\n\r\nbody"), "A: 1\r\n\r\n");
-  EXPECT_EQ(header_block("A: 1\r\n"), "A: 1\r\n");
-  EXPECT_EQ(header_block("\r\nbody"), "\r\n");
+TEST(Bounce, Utf8HeadersAttachTheOriginalAsGlobal) {
+  BounceRequest r = request();
+  r.original = "From: alice@example.org\r\nSubject: Gr\xc3\xbc\xc3\x9f\x65\r\n\r\nHello.\r\n";
+  auto m = make_bounce(r);
+  ASSERT_TRUE(m);
+  // The report fields are ASCII: the plain delivery-status type; the original is global.
+  EXPECT_NE(m->find("Content-Type: message/delivery-status\r\n"), std::string::npos);
+  EXPECT_NE(m->find("Content-Type: message/global\r\n"), std::string::npos);
+  r.headers_only = true;
+  m = make_bounce(r);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->find("Content-Type: message/global-headers\r\n"), std::string::npos);
+  r.original = "Subject: hi\r\n\r\nd\xc3\xa9j\xc3\xa0\r\n";  // 8-bit body only
+  r.headers_only = false;
+  m = make_bounce(r);
+  ASSERT_TRUE(m);
+  EXPECT_NE(m->find("Content-Type: message/rfc822\r\n"), std::string::npos);
 }
 
 }  // namespace

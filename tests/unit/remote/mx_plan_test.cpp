@@ -245,6 +245,10 @@ TEST(Outcomes, LocalRefusalBouncesWithTheRightCode) {
   auto o = recipient_outcome(r, t);
   ASSERT_TRUE(std::holds_alternative<PermFail>(o));
   EXPECT_EQ(reply_of(o).substr(0, 9), "554 5.6.7");
+  t.reason = smtp::FailureReason::kUtf8HeadersUnsupported;  // RFC 6531's X.6.9: UTF-8 headers
+  EXPECT_EQ(reply_of(recipient_outcome(r, t)).substr(0, 9), "554 5.6.9");
+  t.reason = smtp::FailureReason::kEightBitUnsupported;  // RFC 3463: conversion not supported
+  EXPECT_EQ(reply_of(recipient_outcome(r, t)).substr(0, 9), "554 5.6.3");
 }
 
 TEST(Outcomes, SessionFailures) {

@@ -5,6 +5,7 @@
 
 #include "smtp/data_reader.hpp"
 #include "smtp/dot_stuffer.hpp"
+#include "smtp/message_text.hpp"
 
 namespace sealpost::smtp {
 namespace {
@@ -54,6 +55,19 @@ TEST(CrlfText, ToCrlfRefusesBareCr) {
   EXPECT_FALSE(to_crlf("a\rb\n"));
   EXPECT_FALSE(to_crlf("a\r"));
   EXPECT_FALSE(to_crlf("\r\r\n.\r\r\n"));
+}
+
+TEST(MessageText, HeaderSectionEndsWithTheEmptyLine) {
+  EXPECT_EQ(header_section("A: 1\r\n\r\nbody"), "A: 1\r\n\r\n");
+  EXPECT_EQ(header_section("A: 1\r\n"), "A: 1\r\n");
+  EXPECT_EQ(header_section("\r\nbody"), "\r\n");
+  EXPECT_EQ(header_section(""), "");
+}
+
+TEST(MessageText, EightBit) {
+  EXPECT_FALSE(has_8bit("plain\r\n\x7f"));
+  EXPECT_TRUE(has_8bit("Subject: \xc3\xa9\r\n"));
+  EXPECT_TRUE(has_8bit(std::string_view("\x80", 1)));
 }
 
 }  // namespace

@@ -915,14 +915,45 @@ TEST(ClientSession, SmtpUtf8) {
     EXPECT_EQ(r.recipients[0].outcome, Outcome::kPermFail);
   }
   {
-    Client c;  // UTF-8 headers only: the caller says so
-    OutgoingMessage h = message();
+    Client c;  // UTF-8 in the header section only: the caller says so
+    OutgoingMessage h = message({"bob@example.org"}, "Subject: \xc3\xa9t\xc3\xa9\r\n\r\nHello\r\n");
     h.smtputf8 = true;
     c.session.add_message(h);
     c.session.quit();
     expect(c, kGreeting, "EHLO client.test\r\n");
     expect(c, "250-mx.test\r\n250 8BITMIME\r\n", "QUIT\r\n");
-    EXPECT_EQ(c.session.results()[0].reason, FailureReason::kSmtpUtf8Unsupported);
+    const TransactionResult& r = c.session.results()[0];
+    EXPECT_EQ(r.reason, FailureReason::kUtf8HeadersUnsupported);
+    EXPECT_EQ(r.outcome, Outcome::kPermFail);
+  }
+}
+
+// RFC 6531 §3.4: flagged SMTPUTF8 but all ASCII in the envelope and the header section (8-bit
+// text in the body is 8BITMIME's business): the message goes without the parameter rather
+// than bouncing, and with it to a server that offers SMTPUTF8.
+TEST(ClientSession, SmtpUtf8FlagWithoutNeedIsDroppedForServersWithoutIt) {
+  OutgoingMessage m = message({"bob@example.org"}, "Subject: hi\r\n\r\nd\xc3\xa9j\xc3\xa0\r\n");
+  m.smtputf8 = true;
+  {
+    Client c;
+    c.session.add_message(m);
+    expect(c, kGreeting, "EHLO client.test\r\n");
+    expect(c, "250-mx.test\r\n250 8BITMIME\r\n", "MAIL FROM:<alice@example.org> BODY=8BITMIME\r\n");
+  }
+  {
+    Client c;
+    c.session.add_message(m);
+    expect(c, kGreeting, "EHLO client.test\r\n");
+    expect(c, "250-mx.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
+           "MAIL FROM:<alice@example.org> BODY=8BITMIME SMTPUTF8\r\n");
+  }
+  {
+    Client c;  // no header section at all: nothing in it needs SMTPUTF8
+    OutgoingMessage bare = message({"bob@example.org"}, "\r\n\xc3\xa9\r\n");
+    bare.smtputf8 = true;
+    c.session.add_message(bare);
+    expect(c, kGreeting, "EHLO client.test\r\n");
+    expect(c, "250-mx.test\r\n250 8BITMIME\r\n", "MAIL FROM:<alice@example.org> BODY=8BITMIME\r\n");
   }
 }
 
