@@ -238,6 +238,16 @@ def test_unsigned_zone_opportunistic_tls(env):
     assert m["tls"]
 
 
+def test_opportunistic_tls_with_a_trusted_chain_is_still_unverified(env):
+    """`may` checks no name: a certificate whose chain the CA file vouches for is no proof of
+    whom it belongs to, so the line says verified=none, like its reason."""
+    rc, out = deliver(env, "plain.test", "e@plain.test", ca=True)
+    assert rc == 0, out
+    [line] = attempts(out)
+    assert "policy=may" in line and re.search(r"tls=TLSv1\.[23] ", line), line
+    assert "verified=none" in line and "not verified (not required)" in line, line
+
+
 def test_unsigned_zone_verify_with_ca(env):
     rc, out = deliver(env, "plain.test", "c@plain.test", policy="verify", ca=True)
     assert rc == 0, out

@@ -205,7 +205,10 @@ class Attempt {
     peer_ = tls::examine_peer(conn_->ssl());
     result_.tls_version = peer_->version;
     result_.cipher = peer_->cipher;
-    result_.verified = peer_->verified ? peer_->method : "none";
+    // A chain that verifies names nobody unless a name was checked against it: under `may` or
+    // `encrypt` no reference identity is set, and the peer is unauthenticated (RFC 7435 §1.3).
+    const bool identity_checked = !req_.reference_name.empty() || peer_->method != "pkix";
+    result_.verified = peer_->verified && identity_checked ? peer_->method : "none";
     verdict_ = tls::evaluate(req_, observation());
     if (verdict_->kind != tls::Verdict::Kind::kProceed) return false;
     if (settings_.on_tls) settings_.on_tls(conn_->ssl());
