@@ -277,7 +277,9 @@ void Scheduler::load(Job& job) const {
     for (unsigned i = 0; i < recipients.size(); ++i) {
       if (!std::ranges::binary_search(finished, i)) job.pending.push_back(i);
     }
-    if (!finished.empty()) {
+    if (std::ranges::binary_search(finished, queue::Spool::kDelayWarningIndex))
+      job.delay_warned = true;
+    if (job.pending.size() < recipients.size()) {
       spdlog::info("delivery: {} {} of {} recipient(s) finished before the restart, not retried",
                    job.id, recipients.size() - job.pending.size(), recipients.size());
     }
@@ -308,8 +310,8 @@ Scheduler::Attempt Scheduler::discard(const Job& job) const {
 Scheduler::Attempt Scheduler::attempt(Job& job) {
   const std::string& id = job.id;
   Attempt result;
-  result.delay_warned = job.delay_warned;
   if (!job.loaded) load(job);
+  result.delay_warned = job.delay_warned;  // load() may have read it from the spool
   if (!job.message) {
     // load() logged why (or it was deleted meanwhile); a corrupt record is never delivered.
     spdlog::error("delivery: {} cannot be loaded, not delivering it", id);
@@ -356,6 +358,7 @@ Scheduler::Attempt Scheduler::attempt(Job& job) {
         outcomes[k]);
   }
 
+  bool warned_now = false;
   if (!result.deferrals.empty()) {
     const auto arrival_micros = queue::queue_id_micros(id).value_or(0);
     const auto age = std::chrono::system_clock::now().time_since_epoch() -
@@ -370,7 +373,7 @@ Scheduler::Attempt Scheduler::attempt(Job& job) {
     } else if (!result.delay_warned && options_.delay_warning.count() > 0 &&
                age > options_.delay_warning) {
       // Before report() adds the failures it could not queue: those are not delays.
-      result.delay_warned = warn_delay(*message, result.deferrals);
+      result.delay_warned = warned_now = warn_delay(*message, result.deferrals);
     }
   }
   if (!successes.empty()) report_success(*message, successes);
@@ -379,7 +382,7 @@ Scheduler::Attempt Scheduler::attempt(Job& job) {
   }
   result.kind = result.deferrals.empty() ? Attempt::Kind::kFinished : Attempt::Kind::kRetry;
   if (result.kind == Attempt::Kind::kRetry) {
-    record_finished(id, pending, result.deferrals);
+    record_finished(id, pending, result.deferrals, warned_now);
     if (slots_.limited()) {
       std::vector<unsigned> deferred;
       for (const auto& d : result.deferrals) deferred.push_back(d.rcpt);
@@ -390,13 +393,14 @@ Scheduler::Attempt Scheduler::attempt(Job& job) {
 }
 
 void Scheduler::record_finished(const std::string& id, std::span<const unsigned> attempted,
-                                std::span<const Deferral> deferred) {
+                                std::span<const Deferral> deferred, bool delay_warned_now) {
   std::vector<std::uint32_t> finished;
   for (const unsigned i : attempted) {
     if (std::ranges::none_of(deferred, [i](const Deferral& d) { return d.rcpt == i; })) {
       finished.push_back(i);
     }
   }
+  if (delay_warned_now) finished.push_back(queue::Spool::kDelayWarningIndex);
   if (finished.empty()) return;
   // Not fatal if it fails (deleted meanwhile): a restart would only try them again.
   if (int error = spool_.finish_recipients(id, std::move(finished));

@@ -160,8 +160,8 @@ class Scheduler {
     std::vector<unsigned> pending;    // recipients still to deliver; empty before the first try
     bool hold_after_attempt = false;  // held while kActive
     bool deleted = false;             // deleted while kActive
-    // Its delay warning is done (sent, or nobody wanted one). In memory only: a restart may
-    // send a second one.
+    // Its delay warning is done (sent, or nobody wanted one); recorded in the spool too
+    // (Spool::kDelayWarningIndex), read back by the first attempt after a restart.
     bool delay_warned = false;
     // With a destination limit: the destinations of `pending`, once a worker has read them.
     std::vector<std::string> destinations;
@@ -187,9 +187,10 @@ class Scheduler {
   void report_success(const queue::StoredMessage& message, std::span<const Success> successes);
   // True once the warning is done: sent, or owed to no recipient.
   bool warn_delay(const queue::StoredMessage& message, std::span<const Deferral> deferrals);
-  // Spool record of the attempted recipients not deferred, so a restart skips them.
+  // Spool record of the attempted recipients not deferred, so a restart skips them, and of a
+  // delay warning done in this attempt, so a restart does not send it again.
   void record_finished(const std::string& id, std::span<const unsigned> attempted,
-                       std::span<const Deferral> deferred);
+                       std::span<const Deferral> deferred, bool delay_warned_now);
   void finish(const std::string& id, Attempt& result, std::unique_lock<std::mutex>& lock);
   void make_ready_locked(const std::string& id, Entry& entry);
   // Makes the messages parked at `destination` that now have a slot ready.

@@ -110,6 +110,10 @@ class Spool {
   // synced on its own (a lost one means a repeat attempt for those recipients, never a loss).
   // Returns 0, EINVAL (bad id, no recipients) or ENOENT.
   int finish_recipients(const std::string& id, std::vector<std::uint32_t> rcpts);
+  // The index that names no recipient but the message's delay warning: done (sent, or owed to
+  // nobody), so a restart does not send a second one. A version that predates it ignores it
+  // like any index beyond the recipient count.
+  static constexpr std::uint32_t kDelayWarningIndex = 0xFFFFFFFF;
   // The recipients recorded as finished for a live message (recovered or recorded since),
   // ascending.
   std::vector<std::uint32_t> finished_recipients(const std::string& id) const;

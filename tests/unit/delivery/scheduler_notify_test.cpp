@@ -27,7 +27,9 @@ using sealpost::testing::commit_envelope;
 using sealpost::testing::drained;
 using sealpost::testing::fast_options;
 using sealpost::testing::QuietLogs;
+using sealpost::testing::reaches;
 using sealpost::testing::scripted;
+using sealpost::testing::ScriptedDelivery;
 using sealpost::testing::TempDir;
 
 constexpr std::uint8_t kSuccess = queue::kNotifySuccess;
@@ -220,6 +222,49 @@ TEST(SchedulerNotify, DelayWarningThatCannotBeQueuedIsTriedAtTheNextAttempt) {
   ASSERT_TRUE(drained(scheduler));
   std::lock_guard lock(recorder.mutex);
   EXPECT_EQ(recorder.delay_calls.size(), 2u);  // refused once, queued at the second attempt
+}
+
+// The warning is recorded in the spool with the finished recipients (Spool::kDelayWarningIndex)
+// and read back by the first attempt after a restart: the sender is not warned twice.
+TEST(SchedulerNotify, DelayWarningIsNotSentAgainAfterARestart) {
+  TempDir temp;
+  const TempFail later{"451 4.2.0 try later"};
+  Scheduler::Options options = fast_options();
+  options.delay_warning = 1s;
+  options.lifetime = 3600s;
+  QuietLogs quiet;
+  std::string id;
+  {
+    queue::Spool spool(temp.path());
+    Recorder recorder;
+    Scheduler::Options waiting = options;
+    waiting.first_retry = waiting.max_retry = 3600s;  // one attempt, then it waits
+    recorder.attach(waiting);
+    Scheduler scheduler(spool, scripted({{0, {Delivered{}}}, {1, {later}}}), waiting);
+    scheduler.start();
+    id = commit_notify(spool, {kDelay, kDelay});
+    std::this_thread::sleep_for(1100ms);  // older than delay_warning at the first attempt
+    scheduler.enqueue(id);
+    ASSERT_TRUE(reaches(scheduler, id, Scheduler::State::kDeferred));
+    std::lock_guard lock(recorder.mutex);
+    ASSERT_EQ(recorder.delay_calls.size(), 1u);
+    EXPECT_EQ(recorder.delay_calls[0], std::vector<unsigned>{1});
+    EXPECT_EQ(spool.finished_recipients(id),
+              (std::vector<std::uint32_t>{0, queue::Spool::kDelayWarningIndex}));
+  }  // stopped between attempts, like a SIGTERM
+  queue::Spool spool(temp.path());
+  Recorder recorder;
+  recorder.attach(options);
+  ScriptedDelivery delivery({{0, {Delivered{}}}, {1, {later, later, Delivered{}}}});
+  Scheduler scheduler(spool, delivery.fn(), options);
+  scheduler.start();
+  for (const auto& recovered : spool.recover()) scheduler.enqueue(recovered);
+  ASSERT_TRUE(drained(scheduler));
+  EXPECT_EQ(delivery.calls(0), 0u);  // finished before the restart
+  EXPECT_EQ(delivery.calls(1), 3u);  // deferred twice more, then delivered
+  std::lock_guard lock(recorder.mutex);
+  EXPECT_TRUE(recorder.delay_calls.empty());
+  EXPECT_TRUE(spool.queued_ids().empty());
 }
 
 TEST(SchedulerNotify, ExpiryBouncesWithoutADelayWarning) {
