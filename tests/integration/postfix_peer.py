@@ -446,3 +446,18 @@ class PostfixPeer:
             if d.is_dir():
                 n += sum(len(files) for _, _, files in os.walk(d))
         return n
+
+    def settled_queued(self, quiet: float = 0.3, timeout: float = 10.0) -> int:
+        """queued() once it has stayed the same for `quiet` seconds: the queue file of a message
+        delivered a moment ago may linger for a few ms, and a count taken then drops later
+        (taken as a baseline, it made a later exact comparison fail)."""
+        deadline = time.monotonic() + timeout
+        last, since = self.queued(), time.monotonic()
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            now = self.queued()
+            if now != last:
+                last, since = now, time.monotonic()
+            elif time.monotonic() - since >= quiet:
+                break
+        return last

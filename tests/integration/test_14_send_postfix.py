@@ -224,7 +224,7 @@ def test_starttls_submission(peer):
 # -- refusals: nothing delivered ---------------------------------------------------------------
 
 def test_wrong_password(peer):
-    queued = peer.queued()
+    queued = peer.settled_queued()
     r = send(peer, "-f", USER, "wrongpw@mail.test", input=b"Subject: x\n\nx\n",
              password="not-the-password")
     assert r.returncode == EX_UNAVAILABLE, r.stderr.decode()
@@ -239,7 +239,7 @@ def test_wrong_password(peer):
 # bounds only the TCP connect.)
 @pytest.mark.parametrize("case", ["wrong-name", "implicit-to-starttls-port"])
 def test_refused_sends_nothing(peer, case):
-    queued = peer.queued()
+    queued = peer.settled_queued()
     msg = b"To: refused@mail.test\nSubject: refused\n\nx\n"
     if case == "wrong-name":
         r = send(peer, "refused@mail.test", input=msg, server_name="other.test")
@@ -253,7 +253,7 @@ def test_refused_sends_nothing(peer, case):
 
 
 def test_message_over_size_limit(peer):
-    queued = peer.queued()
+    queued = peer.settled_queued()
     body = (b"y" * 99 + b"\n") * (SIZE_LIMIT // 100 + 10)
     r = send(peer, "big@mail.test", input=b"Subject: big\n\n" + body)
     assert r.returncode == EX_DATAERR, r.stderr.decode()
@@ -275,7 +275,7 @@ def test_first_line_that_is_no_header(peer):
 # -- 8-bit and SMTPUTF8 -------------------------------------------------------------------------
 
 def test_eight_bit_body_needs_8bitmime(peer):
-    queued = peer.queued()
+    queued = peer.settled_queued()
     msg = b"From: alice@mail.test\nSubject: 8bit\n\nGr\xc3\xbc\xc3\x9fe\n"
     r = send(peer, "--starttls", "eight@mail.test", input=msg, port="smtp")
     assert r.returncode == EX_DATAERR, r.stderr.decode()
@@ -316,7 +316,7 @@ def test_utf8_header_uses_smtputf8(peer):
 def test_utf8_without_smtputf8_is_data_error(peer, what):
     # RFC 6531 §3.2: no downgrade; a UTF-8 header field is refused like a UTF-8 address, before
     # MAIL FROM, with EX_DATAERR.
-    queued = peer.queued()
+    queued = peer.settled_queued()
     rcpt = "noutf8@mail.test" if what == "header" else "n\u00f6utf8@mail.test"
     subject = "Gr\u00fc\u00dfe" if what == "header" else "ascii"
     msg = f"From: alice@mail.test\nSubject: {subject}\n\nascii body\n".encode()

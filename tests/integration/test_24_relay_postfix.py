@@ -95,7 +95,7 @@ def test_relayed_through_postfix_byte_exact(make_daemon, peer):
 
 
 def test_wrong_password_at_postfix_defers(make_daemon, peer):
-    delivered_before, queued_before = len(peer.messages(CAROL)), peer.queued()
+    delivered_before, queued_before = len(peer.messages(CAROL)), peer.settled_queued()
     a = relaying(make_daemon, peer.ports["smtps"], password="not-the-password")
     qid, _ = send(a, "wrong password at postfix")
     entry = wait_deferred(a, qid)
