@@ -85,8 +85,15 @@ std::optional<AttemptResult> send_kept(KeptConnection& kept, const smtp::Outgoin
   if (!kept.conn->idle_and_silent()) return std::nullopt;
   smtp::ClientSession& session = *kept.session;
   std::size_t index = session.add_message(message);
+  // A kept connection that went silent (a NAT or firewall dropped its state) must not hold the
+  // message for the whole attempt deadline: it gets connect_timeout to say anything, like a new
+  // connection to connect, and the full deadline once the server is heard from.
+  const Clock::time_point full = Clock::now() + settings.deadline;
+  Clock::time_point deadline = std::min(full, Clock::now() + settings.connect_timeout);
   // The session is past STARTTLS: it cannot ask for a handshake again.
-  net::converse(session, *kept.conn, Clock::now() + settings.deadline, [] { return false; });
+  net::converse(
+      session, *kept.conn, deadline, [] { return false; },
+      [&](std::string_view) { deadline = full; });
   const smtp::SessionFailure& f = session.failure();
   bool dead = f.reason == FailureReason::kServerClosed || f.reason == FailureReason::kTimeout;
   if (dead && !session.results()[index].mail_accepted) return std::nullopt;

@@ -24,7 +24,7 @@ namespace {
 // accepted messages.
 class FakeMx {
  public:
-  enum class Mode { kNormal, kCloseAfterMessage, kRefuseSecondMail };
+  enum class Mode { kNormal, kCloseAfterMessage, kRefuseSecondMail, kSilentToSecondMail };
 
   explicit FakeMx(Mode mode) : mode_(mode) {
     listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
@@ -101,6 +101,11 @@ class FakeMx {
       } else if (verb == "MAIL") {
         if (++mails == 2 && mode_ == Mode::kRefuseSecondMail) {
           say(fd, "421 4.4.2 fake: one message per connection\r\n");
+          break;
+        }
+        if (mails == 2 && mode_ == Mode::kSilentToSecondMail) {
+          while (::recv(fd, chunk, sizeof chunk, 0) > 0) {  // a black hole: reads, never answers
+          }
           break;
         }
         say(fd, "250 2.1.0 ok\r\n");
@@ -261,6 +266,27 @@ TEST(AttemptReuse, CleartextRetryNeitherTakesNorKeeps) {
   EXPECT_FALSE(r.reused);
   EXPECT_EQ(mx.connections, 2);
   EXPECT_EQ(cache.size(), 1u);
+}
+
+// A kept connection that has gone silent (state dropped by a NAT or firewall: nothing comes back,
+// not even a reset) is given connect_timeout to answer, not the attempt's whole deadline, and
+// is then replaced by a fresh connection without a failure.
+TEST(AttemptReuse, SilentKeptConnectionIsReplacedWithinTheConnectTimeout) {
+  FakeMx mx(FakeMx::Mode::kSilentToSecondMail);
+  ConnectionCache cache(limits());
+  AttemptTarget target{"mx.example.org", "127.0.0.1", mx.port()};
+  auto may = requirement(tls::PolicyKind::kMay);
+  AttemptSettings s = settings(&cache);
+  s.connect_timeout = std::chrono::seconds(1);  // the deadline stays 20 s
+  EXPECT_TRUE(delivered(attempt(target, may, message("a@example.org"), s)));
+  const auto started = std::chrono::steady_clock::now();
+  AttemptResult r = attempt(target, may, message("b@example.org"), s);
+  const auto took = std::chrono::steady_clock::now() - started;
+  EXPECT_TRUE(delivered(r)) << outcome_text(r.failure);
+  EXPECT_FALSE(r.reused);
+  EXPECT_LT(took, std::chrono::seconds(5));
+  EXPECT_EQ(mx.connections, 2);
+  EXPECT_EQ(mx.messages, 2);
 }
 
 }  // namespace
