@@ -932,28 +932,26 @@ TEST(ClientSession, SmtpUtf8) {
 // text in the body is 8BITMIME's business): the message goes without the parameter rather
 // than bouncing, and with it to a server that offers SMTPUTF8.
 TEST(ClientSession, SmtpUtf8FlagWithoutNeedIsDroppedForServersWithoutIt) {
-  OutgoingMessage m = message({"bob@example.org"}, "Subject: hi\r\n\r\nd\xc3\xa9j\xc3\xa0\r\n");
-  m.smtputf8 = true;
-  {
+  struct Case {
+    std::string content;
+    std::string ehlo;
+    std::string mail;
+  };
+  const std::string without = "250-mx.test\r\n250 8BITMIME\r\n";
+  const std::string with = "250-mx.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n";
+  const std::string utf8_body = "Subject: hi\r\n\r\nd\xc3\xa9j\xc3\xa0\r\n";
+  for (const Case& k : {
+           Case{utf8_body, without, "MAIL FROM:<alice@example.org> BODY=8BITMIME\r\n"},
+           Case{utf8_body, with, "MAIL FROM:<alice@example.org> BODY=8BITMIME SMTPUTF8\r\n"},
+           // No header section at all: nothing in it needs SMTPUTF8.
+           Case{"\r\n\xc3\xa9\r\n", without, "MAIL FROM:<alice@example.org> BODY=8BITMIME\r\n"},
+       }) {
+    OutgoingMessage m = message({"bob@example.org"}, k.content);
+    m.smtputf8 = true;
     Client c;
     c.session.add_message(m);
     expect(c, kGreeting, "EHLO client.test\r\n");
-    expect(c, "250-mx.test\r\n250 8BITMIME\r\n", "MAIL FROM:<alice@example.org> BODY=8BITMIME\r\n");
-  }
-  {
-    Client c;
-    c.session.add_message(m);
-    expect(c, kGreeting, "EHLO client.test\r\n");
-    expect(c, "250-mx.test\r\n250-8BITMIME\r\n250 SMTPUTF8\r\n",
-           "MAIL FROM:<alice@example.org> BODY=8BITMIME SMTPUTF8\r\n");
-  }
-  {
-    Client c;  // no header section at all: nothing in it needs SMTPUTF8
-    OutgoingMessage bare = message({"bob@example.org"}, "\r\n\xc3\xa9\r\n");
-    bare.smtputf8 = true;
-    c.session.add_message(bare);
-    expect(c, kGreeting, "EHLO client.test\r\n");
-    expect(c, "250-mx.test\r\n250 8BITMIME\r\n", "MAIL FROM:<alice@example.org> BODY=8BITMIME\r\n");
+    expect(c, k.ehlo, k.mail);
   }
 }
 
