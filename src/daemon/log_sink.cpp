@@ -29,13 +29,19 @@ BatchedLogSink::~BatchedLogSink() {
 }
 
 void BatchedLogSink::write_pending_if_free() noexcept {
-  // The writer thread in the middle of a write lets go within microseconds; a thread that
-  // died inside the sink never does, so give up after ~100 ms.
+  // A logging thread lets go within microseconds, the writer thread once its write(2) is
+  // done; a thread that died inside the sink never does, and a write to a stalled stderr may
+  // not end: give up after ~100 ms.
   for (int tries = 0; tries < 100; ++tries) {
     if (mutex_.try_lock()) {
-      flush_();
+      if (write_mutex_.try_lock()) {
+        write_all(pending_);
+        pending_.clear();
+        write_mutex_.unlock();
+        mutex_.unlock();
+        return;
+      }
       mutex_.unlock();
-      return;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(1));
   }
@@ -52,9 +58,9 @@ void BatchedLogSink::sink_it_(const spdlog::details::log_msg& msg) {
   }
 }
 
-void BatchedLogSink::flush_() {
-  const char* data = pending_.data();
-  std::size_t left = pending_.size();
+void BatchedLogSink::write_all(const spdlog::memory_buf_t& lines) {
+  const char* data = lines.data();
+  std::size_t left = lines.size();
   while (left > 0) {
     ssize_t n = ::write(fd_, data, left);
     if (n < 0 && errno == EINTR) continue;
@@ -62,6 +68,13 @@ void BatchedLogSink::flush_() {
     data += n;
     left -= static_cast<std::size_t>(n);
   }
+}
+
+void BatchedLogSink::flush_() {
+  // Rare (a warning, the size cap, the end): written with mutex_ held, after whatever batch
+  // the writer thread is writing.
+  std::lock_guard write_lock(write_mutex_);
+  write_all(pending_);
   pending_.clear();
 }
 
@@ -72,8 +85,16 @@ void BatchedLogSink::run_writer() {
     // Let the lines of the next few milliseconds join this one. The loggers never wait for
     // this thread (they only append under the mutex); the destructor cuts the wait short.
     wake_.wait_for(lock, delay_, [this] { return stopping_; });
-    flush_();
+    if (stopping_) break;  // the rest is written below, in order
+    std::swap(pending_, writing_);
+    std::unique_lock write_lock(write_mutex_);  // before mutex_ goes: batches stay in order
+    lock.unlock();
+    write_all(writing_);
+    writing_.clear();
+    write_lock.unlock();  // before mutex_ again: flush_() takes them in the other order
+    lock.lock();
   }
+  flush_();
 }
 
 }  // namespace sealpost::daemon

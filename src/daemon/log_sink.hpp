@@ -37,10 +37,16 @@ class BatchedLogSink final : public spdlog::sinks::base_sink<std::mutex> {
 
  private:
   void run_writer();
+  void write_all(const spdlog::memory_buf_t& lines);  // with write_mutex_ held
 
   const int fd_;
   const std::chrono::milliseconds delay_;
   spdlog::memory_buf_t pending_;  // formatted lines not yet written; guarded by mutex_
+  spdlog::memory_buf_t writing_;  // the writer thread's batch, written without mutex_
+  // Held for every write(2): taken while mutex_ is held, so batches leave in the order they
+  // were taken. The writer thread lets go of mutex_ for its write, so a slow reader of stderr
+  // (a stalled journald, a full pipe) delays only the writer thread, not the threads that log.
+  std::mutex write_mutex_;
   std::condition_variable wake_;  // pending_ became non-empty, or stopping_
   bool stopping_ = false;
   std::thread writer_;  // last: started once everything above exists

@@ -8,6 +8,7 @@
 #include <spdlog/logger.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -99,6 +100,48 @@ TEST(BatchedLogSink, WritePendingIfFreeWritesAtOnceForADyingProcess) {
   logger.info("before the terminate");
   sink->write_pending_if_free();
   EXPECT_EQ(pipe.read_for(0ms), "info before the terminate\n");
+}
+
+// stderr that nobody reads for a while (a stalled journald, a full pipe) blocks the writer
+// thread's write(2); the threads that log must not wait for it.
+TEST(BatchedLogSink, AWriterStuckOnAFullPipeDoesNotStopTheLoggers) {
+  Pipe pipe;
+  const int flags = ::fcntl(pipe.fds[1], F_GETFL);
+  ::fcntl(pipe.fds[1], F_SETFL, flags | O_NONBLOCK);
+  std::size_t filler = 0;
+  const std::string block(4096, 'f');
+  for (ssize_t n; (n = ::write(pipe.fds[1], block.data(), block.size())) > 0;)
+    filler += static_cast<std::size_t>(n);
+  ::fcntl(pipe.fds[1], F_SETFL, flags);  // full, and blocking again
+  std::string text;
+  {
+    auto logger = make_logger(pipe.fds[1], 1ms);
+    logger->info("first");
+    std::this_thread::sleep_for(50ms);  // the writer thread now sits in write(2)
+    std::atomic<bool> done = false;
+    std::thread more([&] {
+      for (int i = 0; i < 100; ++i) logger->info("more {:03}", i);
+      done = true;
+    });
+    const auto until = std::chrono::steady_clock::now() + 2s;
+    while (!done && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+    EXPECT_TRUE(done) << "a logging thread waited for the blocked writer";
+    // Drained now: everything arrives, in order, after the filler.
+    const std::size_t want = filler + 11 + 100 * 14;
+    while (text.size() < want && std::chrono::steady_clock::now() < until + 5s)
+      text += pipe.read_for(10ms, want - text.size());
+    more.join();
+  }
+  text += pipe.read_for(0ms);
+  ASSERT_GE(text.size(), filler);
+  std::string expected = "info first\n";
+  for (int i = 0; i < 100; ++i)
+    expected += "info more " +
+                std::string(i < 10    ? "00"
+                            : i < 100 ? "0"
+                                      : "") +
+                std::to_string(i) + "\n";
+  EXPECT_EQ(text.substr(filler), expected);
 }
 
 TEST(BatchedLogSink, ManyThreadsLoseNoLineAndSplitNone) {
