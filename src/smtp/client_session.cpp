@@ -15,6 +15,11 @@
 // after another, then QUIT. A session failure (TLS stripped, AUTH refused, malformed reply,
 // 421, timeout) fails every unfinished transaction with the same reason and ends in kClose;
 // a transaction failure (sender, recipients, data refused; a local check) only ends that one.
+//
+// LMTP (RFC 2033, settings_.lmtp) is the same dialogue with LHLO for EHLO and, after the end
+// of data, one reply per accepted recipient (§4.2): send_data() awaits one kDataEnd per accepted
+// RCPT, in RCPT order, and each decides its own recipient. A session that ends between those
+// replies leaves the unanswered recipients kTempFail: the server may have delivered them.
 #include "smtp/client_session.hpp"
 
 #include <algorithm>
@@ -212,7 +217,7 @@ void ClientSession::handle(const Reply& r) {
     case Await::kData:
       return handle_data(r);
     case Await::kDataEnd:
-      return handle_data_end(r);
+      return handle_data_end(r, p.index);
     case Await::kBdat:
       return handle_bdat(r, p.last);
     case Await::kRset:
@@ -249,25 +254,31 @@ void ClientSession::handle_greeting(const Reply& r) {
   send_ehlo();
 }
 
-void ClientSession::send_ehlo() { command("EHLO " + settings_.helo_name, {Await::kEhlo}); }
+void ClientSession::send_ehlo() {
+  command((settings_.lmtp ? "LHLO " : "EHLO ") + settings_.helo_name, {Await::kEhlo});
+}
 
 void ClientSession::handle_ehlo(const Reply& r, bool extended) {
   if (r.code == 250) {
     caps_ = extended ? parse_capabilities(r) : Capabilities{};
     return after_ehlo();
   }
+  std::string_view verb = settings_.lmtp ? "LHLO" : "EHLO";
   if (r.code < 400)
-    return fail_session(FailureReason::kProtocolError, r, "unexpected reply to EHLO", false);
+    return fail_session(FailureReason::kProtocolError, r,
+                        "unexpected reply to " + std::string(verb), false);
   // RFC 5321 §4.1.4: a server that does not know EHLO says 500 or 502. Falling back gives up
   // every extension, STARTTLS and AUTH included, so only where policy needs neither.
   bool tls_pending = settings_.tls == TlsMode::kRequireStartTls && !tls_active_;
+  // RFC 2033 §4.1: LMTP has no HELO.
   if (extended && (r.code == 500 || r.code == 502) && settings_.allow_helo_fallback &&
-      !tls_pending && authenticator_ == nullptr) {
+      !settings_.lmtp && !tls_pending && authenticator_ == nullptr) {
     log("EHLO refused (" + r.summary() + "); falling back to HELO");
     command("HELO " + settings_.helo_name, {Await::kHelo});
     return;
   }
-  fail_session(FailureReason::kHeloRejected, r, extended ? "EHLO refused" : "HELO refused", true);
+  fail_session(FailureReason::kHeloRejected, r,
+               extended ? std::string(verb) + " refused" : "HELO refused", true);
 }
 
 void ClientSession::after_ehlo() {
@@ -495,7 +506,9 @@ bool ClientSession::start_transaction(std::size_t index) {
   }
   results_[index].dsn_passed_on = caps_.dsn;
   txn.pipelined = settings_.use_pipelining && caps_.pipelining;
-  txn.bdat = settings_.use_chunking && caps_.chunking;
+  // LMTP: DATA only, even where CHUNKING is offered — one path for the per-recipient replies,
+  // which RFC 2033 §4.2 specifies for DATA.
+  txn.bdat = settings_.use_chunking && caps_.chunking && !settings_.lmtp;
   txn.rcpt.resize(m.recipients.size());
   if (!command(mail, {Await::kMail})) return true;
   if (txn.pipelined) {
@@ -592,19 +605,57 @@ void ClientSession::handle_data(const Reply& r) {
 
 void ClientSession::send_data() {
   if (!server_silent()) return;
-  out_ += dot_stuff(txn_->content);
-  awaiting_.push_back({Await::kDataEnd});
+  Txn& t = *txn_;
+  out_ += dot_stuff(t.content);
+  if (!settings_.lmtp) {
+    awaiting_.push_back({Await::kDataEnd});
+    return;
+  }
+  // RFC 2033 §4.2: one reply for each RCPT that succeeded, in the order of the RCPTs.
+  t.lmtp_final.resize(t.rcpt.size());
+  for (std::size_t i = 0; i < t.rcpt.size(); ++i) {
+    if (!t.rcpt[i] || !t.rcpt[i]->positive()) continue;
+    awaiting_.push_back({Await::kDataEnd, i});
+    ++t.lmtp_waiting;
+  }
 }
 
-void ClientSession::handle_data_end(const Reply& r) {
+void ClientSession::handle_data_end(const Reply& r, std::size_t index) {
   Txn& t = *txn_;
   if (r.code / 100 == 3)
     return fail_session(FailureReason::kProtocolError, r, "unexpected reply to end of data", false);
   if (t.discard_end) return after_recipients();
+  if (settings_.lmtp) return handle_lmtp_reply(r, index);
   if (r.positive()) return finish_transaction(Outcome::kDelivered, FailureReason::kNone, r, "");
   finish_transaction(outcome_of(r),
                      r.code == 552 ? FailureReason::kSizeExceeded : FailureReason::kDataRejected, r,
                      "message refused");
+}
+
+// RFC 2033 §4.2: recipient `index`'s own reply after the data. The transaction is decided once
+// every accepted recipient has one: delivered if any was taken.
+void ClientSession::handle_lmtp_reply(const Reply& r, std::size_t index) {
+  Txn& t = *txn_;
+  const auto& recipients = messages_[t.index].recipients;
+  t.lmtp_final[index] = r;
+  if (!r.positive())
+    log("recipient <" + recipients[index] + "> refused after data: " + r.summary());
+  if (--t.lmtp_waiting > 0) return;
+  const Reply* taken = nullptr;
+  const Reply* refused = nullptr;
+  bool temp = false;
+  for (const auto& f : t.lmtp_final) {
+    if (!f) continue;
+    if (f->positive()) {
+      if (!taken) taken = &*f;
+    } else {
+      if (!refused) refused = &*f;
+      temp = temp || f->transient();
+    }
+  }
+  if (taken) return finish_transaction(Outcome::kDelivered, FailureReason::kNone, *taken, "");
+  finish_transaction(temp ? Outcome::kTempFail : Outcome::kPermFail, FailureReason::kDataRejected,
+                     *refused, "message refused for every recipient");
 }
 
 // RFC 3030 §2: "BDAT size [LAST]" then exactly size octets. With PIPELINING every chunk goes at
@@ -663,6 +714,15 @@ bool ClientSession::record_result(Outcome outcome, FailureReason reason, const R
     } else if (mail_ok && rcpt && !rcpt->positive()) {
       rr.outcome = outcome_of(*rcpt);
       rr.reply = *rcpt;
+    } else if (i < t.lmtp_final.size() && t.lmtp_final[i]) {
+      const Reply& f = *t.lmtp_final[i];
+      rr.outcome = f.positive() ? Outcome::kDelivered : outcome_of(f);
+      rr.reply = f;
+    } else if (!t.lmtp_final.empty()) {
+      // The data went out, this recipient's reply never came: the server may have delivered
+      // it. Retrying is the at-least-once choice (as for a lost SMTP end-of-data reply).
+      rr.outcome = Outcome::kTempFail;
+      rr.reply = reply;
     } else {
       rr.outcome = outcome;
       rr.reply = reply;

@@ -4,7 +4,7 @@
 // Close, Done) and reports handshakes, timeouts and a closed connection back.
 // RFC 5321 (SMTP), 3207 (STARTTLS), 4954 (AUTH), 2920 (PIPELINING), 1870 (SIZE), 6152
 // (8BITMIME), 6531 (SMTPUTF8), 3030 (CHUNKING), 2034/3463 (enhanced codes), 8689 (REQUIRETLS),
-// 3461 (DSN parameters, relayed when the server offers DSN).
+// 3461 (DSN parameters, relayed when the server offers DSN), 2033 (LMTP, ClientSettings::lmtp).
 //
 // REQUIRETLS here means only: the session is inside TLS and the server offers REQUIRETLS, so
 // the parameter can be passed on. Whether that TLS was good enough for RFC 8689 §4.2.1 — the
@@ -46,6 +46,10 @@ struct ClientSettings {
   std::size_t bdat_chunk_size = 1024 * 1024;
   // Credentials are never sent in the clear (RFC 8314 §3) unless this says so (tests only).
   bool allow_auth_without_tls = false;
+  // RFC 2033 LMTP: LHLO instead of EHLO (no HELO fallback), DATA only (never BDAT), and after
+  // the end of data one reply per accepted recipient, in RCPT order (§4.2), each deciding its
+  // recipient. The caller picks TlsMode::kNone and no authenticator for a local socket.
+  bool lmtp = false;
 };
 
 // The client half of one SASL exchange, implemented by the caller over src/sasl (smtp depends
@@ -124,7 +128,9 @@ struct RecipientResult {
   std::string forward_path;
   Outcome outcome = Outcome::kPending;
   // The reply that decided this recipient: its RCPT reply if refused there (or the MAIL reply
-  // if MAIL was refused), else the transaction's reply. code 0: no server reply decided it.
+  // if MAIL was refused), else the transaction's reply — under LMTP its own reply after the
+  // data. code 0: no server reply decided it (under LMTP: the session ended before its reply
+  // came, so the message may or may not be in that mailbox; kTempFail, delivered at least once).
   Reply reply;
 };
 
@@ -206,7 +212,7 @@ class ClientSession {
     kMail,
     kRcpt,
     kData,     // DATA -> 354
-    kDataEnd,  // the content's final reply
+    kDataEnd,  // the content's final reply (LMTP: one per accepted recipient, index)
     kBdat,
     kRset,
     kQuit,
@@ -229,6 +235,9 @@ class ClientSession {
     std::optional<Reply> data_failure;  // first refused BDAT chunk; later replies only drain
     bool discard_end = false;           // "." sent after an unwanted 354 (RFC 2920 §3.1)
     std::size_t chunks_sent = 0;
+    // LMTP (RFC 2033 §4.2): each accepted recipient's own reply after the data, by index.
+    std::vector<std::optional<Reply>> lmtp_final;
+    std::size_t lmtp_waiting = 0;  // accepted recipients whose reply is still to come
   };
 
   void process();
@@ -240,7 +249,8 @@ class ClientSession {
   void handle_mail(const Reply& r);
   void handle_rcpt(const Reply& r, std::size_t index);
   void handle_data(const Reply& r);
-  void handle_data_end(const Reply& r);
+  void handle_data_end(const Reply& r, std::size_t index);
+  void handle_lmtp_reply(const Reply& r, std::size_t index);
   void handle_bdat(const Reply& r, bool last);
 
   std::string rcpt_command(std::size_t index) const;  // for the transaction in flight
