@@ -6,8 +6,8 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
-#include <cstdio>
-#include <cstdlib>
+#include <stdexcept>
+#include <string>
 
 #include "sasl/saslprep.hpp"
 
@@ -15,9 +15,10 @@ namespace sealpost::sasl {
 namespace {
 
 [[noreturn]] void crypto_panic(const char* what) {
-  // libcrypto failing on SHA-256 of in-memory data is an environment bug, not peer input.
-  std::fprintf(stderr, "sealpost::sasl: libcrypto %s failed\n", what);
-  std::abort();
+  // libcrypto failing on SHA-256 of in-memory data is an environment bug, not peer input. An
+  // exception, not abort(): whoever ends the process then (the event loop's last-resort catch,
+  // the terminate handler) writes the pending log lines and this one first.
+  throw std::runtime_error(std::string("sealpost::sasl: libcrypto ") + what + " failed");
 }
 
 }  // namespace
