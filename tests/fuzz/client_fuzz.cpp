@@ -20,69 +20,14 @@
 #include <string_view>
 #include <vector>
 
+#include "client_fuzz_support.hpp"
 #include "smtp/client_session.hpp"
 #include "smtp/reply_parser.hpp"
 
 namespace {
 
 using namespace sealpost::smtp;
-
-enum Flag : std::uint8_t {
-  kTlsModeMask = 3,  // TlsMode by value
-  kPipelining = 1 << 2,
-  kChunking = 1 << 3,
-  kHeloFallback = 1 << 4,
-  kWithAuth = 1 << 5,
-  kSmallChunks = 1 << 6,
-  kHandshakeFails = 1 << 7,
-};
-// In c0 (bits 5..7), for the fake mechanism.
-enum AuthFlag : std::uint8_t {
-  kNoInitialResponse = 1 << 5,
-  kLongInitialResponse = 1 << 6,
-  kNeedsProof = 1 << 7,  // complete() only after two challenges were answered
-};
-
-constexpr std::string_view kTurn("\0\0", 2);
-
-// Texts of the two cut-dependent failures (client_session.cpp).
-constexpr std::string_view kEarlyData = "server sent data before the command it would answer";
-constexpr std::string_view kStartTlsInjection =
-    "server sent data after its STARTTLS reply (response injection)";
-
-[[noreturn]] void fail(const char* what, std::string_view detail = {}) {
-  std::fprintf(stderr, "invariant violated: %s\n%.*s\n", what, static_cast<int>(detail.size()),
-               detail.data());
-  std::abort();
-}
-
-// A deterministic mechanism: its answers depend only on the challenges, in order.
-class FuzzAuthenticator final : public ClientAuthenticator {
- public:
-  explicit FuzzAuthenticator(std::uint8_t flags) : flags_(flags) {}
-  std::optional<std::string> choose(const std::vector<std::string>& offered) override {
-    for (const auto& m : offered)
-      if (m == "PLAIN" || m == "SCRAM-SHA-256" || m == "LOGIN") return m;
-    return std::nullopt;
-  }
-  std::optional<std::string> initial_response() override {
-    if (flags_ & kNoInitialResponse) return std::nullopt;
-    if (flags_ & kLongInitialResponse) return std::string(600, 'A');
-    return "AGRlbW8AcGFzcw==";
-  }
-  std::optional<std::string> respond(std::string_view challenge) override {
-    ++answered_;
-    if (challenge.empty()) return "";
-    if (challenge[0] < 'M') return "cmVzcG9uc2U=";
-    if (challenge[0] < 'r') return "not base64!";
-    return std::nullopt;
-  }
-  bool complete() const override { return !(flags_ & kNeedsProof) || answered_ >= 2; }
-
- private:
-  std::uint8_t flags_;
-  int answered_ = 0;
-};
+using namespace sealpost::smtp::fuzzing;
 
 std::vector<OutgoingMessage> messages() {
   return {
@@ -99,33 +44,9 @@ std::vector<OutgoingMessage> messages() {
   };
 }
 
-struct Run {
-  std::string output;  // everything the client wrote, with markers for actions
-  std::string results;
-  bool cut_dependent = false;
-};
-
-// Commands allowed before TLS when TLS is required: nothing that carries mail or credentials.
-void check_plaintext(std::string_view out) {
-  while (!out.empty()) {
-    std::size_t end = out.find("\r\n");
-    if (end == std::string_view::npos) fail("plaintext output without CRLF", out);
-    std::string_view line = out.substr(0, end);
-    out.remove_prefix(end + 2);
-    if (line != "EHLO client.test" && line != "STARTTLS" && line != "QUIT")
-      fail("command sent in plaintext although TLS is required", line);
-  }
-}
-
 Run run(std::uint8_t flags, std::uint8_t auth_flags, std::string_view input,
         const std::function<std::size_t(std::size_t)>& chunk_size) {
-  ClientSettings settings;
-  settings.helo_name = "client.test";
-  settings.tls = static_cast<TlsMode>(flags & kTlsModeMask);
-  settings.use_pipelining = flags & kPipelining;
-  settings.use_chunking = flags & kChunking;
-  settings.allow_helo_fallback = flags & kHeloFallback;
-  settings.bdat_chunk_size = (flags & kSmallChunks) ? 5 : 1 << 20;
+  ClientSettings settings = settings_for(flags);
   FuzzAuthenticator authenticator(auth_flags);
   ClientSession session(settings, (flags & kWithAuth) ? &authenticator : nullptr);
   auto msgs = messages();
@@ -184,7 +105,7 @@ Run run(std::uint8_t flags, std::uint8_t auth_flags, std::string_view input,
   const SessionFailure& f = session.failure();
   if ((session.action() == ClientAction::kDone) != (f.reason == FailureReason::kNone))
     fail("kDone and failure disagree");
-  r.cut_dependent = f.detail == kEarlyData || f.detail == kStartTlsInjection;
+  r.cut_dependent = cut_dependent(f);
   if (session.authenticated() && !session.tls_active() && !settings.allow_auth_without_tls)
     fail("authenticated without TLS");
   const auto& results = session.results();
@@ -205,17 +126,6 @@ Run run(std::uint8_t flags, std::uint8_t auth_flags, std::string_view input,
   }
   r.results += std::string(failure_reason_name(f.reason)) + ":" + f.detail;
   return r;
-}
-
-void compare(const Run& a, const Run& b, const char* what) {
-  if (!a.cut_dependent && !b.cut_dependent) {
-    if (a.output != b.output) fail(what, a.output + "\n----\n" + b.output);
-    if (a.results != b.results) fail(what, a.results + "\n----\n" + b.results);
-    return;
-  }
-  const std::string& shorter = a.output.size() <= b.output.size() ? a.output : b.output;
-  const std::string& longer = a.output.size() <= b.output.size() ? b.output : a.output;
-  if (longer.compare(0, shorter.size(), shorter) != 0) fail(what, a.output + "\n----\n" + b.output);
 }
 
 // The parser alone: the same replies and error whole and byte by byte, within its limits.
@@ -248,8 +158,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   if (size < 4) return 0;
   const std::uint8_t flags = data[0];
   const std::uint8_t chunks[3] = {data[1], data[2], data[3]};
-  const std::uint8_t auth_flags =
-      data[1] & (kNoInitialResponse | kLongInitialResponse | kNeedsProof);
+  const std::uint8_t auth_flags = data[1] & kAuthFlagMask;
   std::string_view input(reinterpret_cast<const char*>(data) + 4, size - 4);
 
   Run whole = run(flags, auth_flags, input, [&](std::size_t) { return input.size(); });

@@ -37,7 +37,7 @@ for fuzzer in "${fuzzers[@]}"; do
     echo "!! $fuzzer FAILED; reproducer in $artifacts/"
     tail -n 60 "$work/$fuzzer.log"
   else
-    grep -E "^#[0-9]+ " "$work/$fuzzer.log" | tail -n 1 || true
+    grep -E "^#[0-9]+[[:space:]]" "$work/$fuzzer.log" | tail -n 1 || true
     grep -E "^(stat::|Done)" "$work/$fuzzer.log" || true
   fi
 done
