@@ -5,7 +5,8 @@
 // c0..c2 (%32 + 1); flags pick the client's policy, the high bits of c0 the fake SASL
 // mechanism's behaviour. Two NULs in the server bytes (never valid in a reply) separate the
 // server's turns: a turn is delivered only after the previous one, as if the server waited for
-// our next command, so a well-formed dialogue runs to the end whole and chunked too.
+// our next command, so a well-formed dialogue runs to the end whole and chunked too. Messages
+// added later on the same connection, and quit() when the input says: client_reuse_fuzz.
 //
 // Two failures legitimately depend on where the bytes were cut, because they detect bytes the
 // server sent before it could have seen our command (after STARTTLS's 220: response

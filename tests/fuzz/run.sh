@@ -10,7 +10,7 @@ cd "$root"
 seconds=${FUZZ_SECONDS:-30}
 build=${FUZZ_BUILD_DIR:-build-fuzz}
 fuzzers=("$@")
-[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(session_fuzz address_fuzz sasl_fuzz client_fuzz rdata_fuzz xtext_fuzz mta_sts_fuzz spool_log_fuzz)
+[ ${#fuzzers[@]} -eq 0 ] && fuzzers=(session_fuzz address_fuzz sasl_fuzz client_fuzz client_reuse_fuzz rdata_fuzz xtext_fuzz mta_sts_fuzz spool_log_fuzz)
 
 CC=clang-14 CXX=clang++-14 cmake -S . -B "$build" -G Ninja -DSEALPOST_FUZZ=ON \
   -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
