@@ -49,8 +49,9 @@ constexpr std::string_view kStartTlsInjection =
   std::abort();
 }
 
-inline ClientSettings settings_for(std::uint8_t flags) {
+inline ClientSettings settings_for(std::uint8_t flags, bool lmtp = false) {
   ClientSettings settings;
+  settings.lmtp = lmtp;
   settings.helo_name = "client.test";
   settings.tls = static_cast<TlsMode>(flags & kTlsModeMask);
   settings.use_pipelining = flags & kPipelining;
@@ -95,7 +96,8 @@ inline void check_plaintext(std::string_view out) {
     if (end == std::string_view::npos) fail("plaintext output without CRLF", out);
     std::string_view line = out.substr(0, end);
     out.remove_prefix(end + 2);
-    if (line != "EHLO client.test" && line != "STARTTLS" && line != "QUIT")
+    if (line != "EHLO client.test" && line != "LHLO client.test" && line != "STARTTLS" &&
+        line != "QUIT")
       fail("command sent in plaintext although TLS is required", line);
   }
 }

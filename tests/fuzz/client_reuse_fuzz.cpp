@@ -6,7 +6,8 @@
 // protocol in depth; this one covers what happens after it.
 //
 // Input layout: [flags][c0][c1][c2][control] server bytes, then repeatedly "\0\0" [control]
-// server bytes. flags, c0..c2 as in client_fuzz (client_fuzz_support.hpp). A control byte acts
+// server bytes. flags, c0..c2 as in client_fuzz (client_fuzz_support.hpp); bit 5 of c1 (chunk
+// sizes use its low five bits) makes the client speak LMTP (RFC 2033). A control byte acts
 // before the turn that follows it (the first one before the greeting):
 //   bits 0..1  add that many messages; the k-th from template (bits 3..4) + k, modulo 4
 //   bit 2      ... only while the session is idle() (clear: queue them whatever its state)
@@ -32,6 +33,8 @@ namespace {
 
 using namespace sealpost::smtp;
 using namespace sealpost::smtp::fuzzing;
+
+constexpr std::uint8_t kLmtp = 1 << 5;  // in c1
 
 enum Control : std::uint8_t {
   kAddCountMask = 3,
@@ -88,9 +91,9 @@ Snapshot snapshot(const TransactionResult& t) {
 
 class Driver {
  public:
-  Driver(std::uint8_t flags, std::uint8_t auth_flags)
+  Driver(std::uint8_t flags, std::uint8_t auth_flags, bool lmtp)
       : flags_(flags),
-        settings_(settings_for(flags)),
+        settings_(settings_for(flags, lmtp)),
         authenticator_(auth_flags),
         session_(settings_, (flags & kWithAuth) ? &authenticator_ : nullptr),
         tls_(settings_.tls == TlsMode::kImplicit) {}
@@ -366,9 +369,9 @@ class Driver {
   Run r_;
 };
 
-Run run(std::uint8_t flags, std::uint8_t auth_flags, std::string_view input,
+Run run(std::uint8_t flags, std::uint8_t auth_flags, bool lmtp, std::string_view input,
         const std::function<std::size_t(std::size_t)>& chunk_size) {
-  Driver d(flags, auth_flags);
+  Driver d(flags, auth_flags, lmtp);
   d.control(input.empty() ? 0 : static_cast<std::uint8_t>(input[0]));
   if (!input.empty()) input.remove_prefix(1);
   std::size_t chunk = 0;
@@ -396,16 +399,17 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   const std::uint8_t flags = data[0];
   const std::uint8_t chunks[3] = {data[1], data[2], data[3]};
   const std::uint8_t auth_flags = data[1] & kAuthFlagMask;
+  const bool lmtp = data[2] & kLmtp;
   std::string_view input(reinterpret_cast<const char*>(data) + 4, size - 4);
 
-  Run whole = run(flags, auth_flags, input, [&](std::size_t) { return input.size(); });
+  Run whole = run(flags, auth_flags, lmtp, input, [&](std::size_t) { return input.size(); });
   static const bool debug = std::getenv("CLIENT_FUZZ_DEBUG") != nullptr;  // print a replay
   if (debug) std::fprintf(stderr, "%s\n== %s\n", whole.output.c_str(), whole.results.c_str());
   Run pieces =
-      run(flags, auth_flags, input, [&](std::size_t i) { return chunks[i % 3] % 32u + 1; });
+      run(flags, auth_flags, lmtp, input, [&](std::size_t i) { return chunks[i % 3] % 32u + 1; });
   compare(whole, pieces, "whole and chunked runs differ");
   if (input.size() > 2048) return 0;
-  Run bytes = run(flags, auth_flags, input, [](std::size_t) { return std::size_t{1}; });
+  Run bytes = run(flags, auth_flags, lmtp, input, [](std::size_t) { return std::size_t{1}; });
   compare(whole, bytes, "whole and byte-by-byte runs differ");
   compare(pieces, bytes, "chunked and byte-by-byte runs differ");
   return 0;
