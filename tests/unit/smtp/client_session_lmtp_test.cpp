@@ -3,11 +3,11 @@
 // where CHUNKING is offered, and a connection lost between the per-recipient replies.
 #include <gtest/gtest.h>
 
-#include <source_location>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "client_harness.hpp"
 #include "smtp/client_session.hpp"
 
 namespace sealpost::smtp {
@@ -29,23 +29,8 @@ ClientSettings lmtp_settings() {
   return s;
 }
 
-struct Client {
-  explicit Client(ClientSettings s = lmtp_settings()) : session(std::move(s)) {}
-  std::string server(std::string_view bytes) {
-    session.receive(bytes);
-    return session.take_output();
-  }
-  ClientSession session;
-};
-
-void expect(Client& c, std::string_view server, std::string_view client,
-            std::source_location loc = std::source_location::current()) {
-  std::string out = c.server(server);
-  if (out != client)
-    ADD_FAILURE_AT(loc.file_name(), static_cast<int>(loc.line()))
-        << "server: " << server << "\nexpected: " << client << "\ngot: " << out
-        << "\nfailure: " << c.session.failure().detail;
-}
+using Client = testing::BasicClient<lmtp_settings>;
+using testing::expect;
 
 void add(Client& c, std::vector<std::string> rcpts) {
   c.session.add_message(

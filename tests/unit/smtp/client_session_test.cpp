@@ -13,6 +13,8 @@
 #include <string_view>
 #include <vector>
 
+#include "client_harness.hpp"
+
 namespace sealpost::smtp {
 namespace {
 
@@ -24,19 +26,8 @@ constexpr std::string_view kEhloPipelining =
     "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 10000\r\n250-8BITMIME\r\n"
     "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n";
 
-std::string escape(std::string_view s) {
-  std::string out;
-  for (char c : s) {
-    if (c == '\r') {
-      out += "\\r";
-    } else if (c == '\n') {
-      out += "\\n";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out;
-}
+using testing::escape;
+using testing::expect;
 
 ClientSettings test_settings() {
   ClientSettings s;
@@ -50,24 +41,7 @@ OutgoingMessage message(std::vector<std::string> rcpts = {"bob@example.org"},
   return OutgoingMessage{"alice@example.org", std::move(rcpts), std::move(content), false, false};
 }
 
-struct Client {
-  explicit Client(ClientSettings s = test_settings(), ClientAuthenticator* a = nullptr)
-      : session(std::move(s), a) {}
-  std::string server(std::string_view bytes) {
-    session.receive(bytes);
-    return session.take_output();
-  }
-  ClientSession session;
-};
-
-void expect(Client& c, std::string_view server, std::string_view client,
-            std::source_location loc = std::source_location::current()) {
-  std::string out = c.server(server);
-  if (out != client)
-    ADD_FAILURE_AT(loc.file_name(), static_cast<int>(loc.line()))
-        << "server:   " << escape(server) << "\nexpected: " << escape(client)
-        << "\ngot:      " << escape(out) << "\nfailure:  " << c.session.failure().detail;
-}
+using Client = testing::BasicClient<test_settings>;
 
 // Greeting and EHLO with the given EHLO reply; returns what the client sends next.
 std::string ready(Client& c, std::string_view ehlo = kEhloPlain,
