@@ -32,9 +32,30 @@ struct Listener {
   bool request_client_certificate = false;
 };
 
+// Where an LMTP server listens (RFC 2033): a unix socket, or a TCP address and port.
+struct LmtpTarget {
+  std::filesystem::path socket;  // "unix:PATH" (absolute once loaded)
+  std::string address;           // or a numeric IP ...
+  std::uint16_t port = 0;        // ... and its port
+  bool empty() const { return socket.empty() && address.empty(); }
+  // As written in the config: "unix:/run/dovecot/lmtp", "127.0.0.1:24", "[::1]:24".
+  std::string text() const {
+    if (!socket.empty()) return "unix:" + socket.string();
+    bool v6 = address.find(':') != std::string::npos;
+    return (v6 ? "[" + address + "]" : address) + ":" + std::to_string(port);
+  }
+};
+
 struct Mailbox {
   std::string address;            // local@domain, as configured
   std::filesystem::path maildir;  // default: <state_dir>/mail/<address>
+  LmtpTarget lmtp{};              // set: delivered over LMTP there instead ([delivery] lmtp)
+};
+
+// Local delivery: Maildir unless an LMTP server takes the mail (Postfix's mailbox_transport).
+struct Delivery {
+  LmtpTarget lmtp;  // empty: every mailbox is a Maildir (unless its [[mailbox]] lmtp says)
+  std::chrono::seconds lmtp_timeout{300};  // one LMTP attempt, connect to QUIT
 };
 
 struct Limits {
@@ -155,6 +176,7 @@ struct Config {
   Outbound outbound;
   Relay relay;
   QueueTiming queue;
+  Delivery delivery;
 
   // Derived paths under state_dir.
   std::filesystem::path spool_dir() const { return state_dir / "spool"; }

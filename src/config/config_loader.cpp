@@ -295,6 +295,8 @@ class Reader {
   void read_connection_reuse(const toml::table& t, Outbound& outbound) const;
   void read_queue(const toml::node& node, QueueTiming& queue) const;
   void read_relay(const toml::node& node, Relay& relay) const;
+  void read_delivery(const toml::node& node, Delivery& delivery) const;
+  LmtpTarget read_lmtp_target(const toml::node& node, const std::string& key) const;
   std::vector<std::string> read_policy_chain(const toml::node& node, const std::string& key) const;
 
   std::string file_;
@@ -305,7 +307,7 @@ Config Reader::read(const toml::table& root) {
   check_keys(
       root, "",
       {"hostname", "state_dir", "threads", "log_level", "postmaster", "pki", "listen", "domains",
-       "mailbox", "limits", "accounts", "auth", "dns", "outbound", "relay", "queue"});
+       "mailbox", "limits", "accounts", "auth", "dns", "outbound", "relay", "queue", "delivery"});
   Config config;
   config.source = file_;
 
@@ -342,6 +344,7 @@ Config Reader::read(const toml::table& root) {
   if (const toml::node* n = root.get("outbound")) read_outbound(*n, config.outbound);
   if (const toml::node* n = root.get("queue")) read_queue(*n, config.queue);
   if (const toml::node* n = root.get("relay")) read_relay(*n, config.relay);
+  if (const toml::node* n = root.get("delivery")) read_delivery(*n, config.delivery);
 
   if (const toml::node* n = root.get("postmaster")) {
     config.postmaster = as_string(*n, "postmaster");
@@ -480,7 +483,7 @@ void Reader::read_mailboxes(const toml::node& node, Config& config) const {
   for (std::size_t i = 0; i < array.size(); ++i) {
     std::string path = "mailbox[" + std::to_string(i) + "]";
     const toml::table& t = as_table(array[i], path);
-    check_keys(t, path, {"address", "maildir"});
+    check_keys(t, path, {"address", "maildir", "lmtp"});
     const toml::node* address = t.get("address");
     if (!address) fail(line_of(t), path + ".address", "missing required key");
     Mailbox m;
@@ -507,6 +510,10 @@ void Reader::read_mailboxes(const toml::node& node, Config& config) const {
     }
     if (const toml::node* maildir = t.get("maildir")) {
       m.maildir = resolve(as_string(*maildir, path + ".maildir"));
+    }
+    if (const toml::node* lmtp = t.get("lmtp")) {
+      if (t.get("maildir")) fail(line_of(*lmtp), path + ".lmtp", "give maildir or lmtp, not both");
+      m.lmtp = read_lmtp_target(*lmtp, path + ".lmtp");
     }
     config.mailboxes.push_back(std::move(m));
   }
@@ -730,6 +737,37 @@ void Reader::read_relay(const toml::node& node, Relay& relay) const {
     fail(line_of(t), "relay", "user and password_file go together");
 }
 
+void Reader::read_delivery(const toml::node& node, Delivery& delivery) const {
+  const toml::table& t = as_table(node, "delivery");
+  check_keys(t, "delivery", {"lmtp", "lmtp_timeout"});
+  if (const toml::node* n = t.get("lmtp")) delivery.lmtp = read_lmtp_target(*n, "delivery.lmtp");
+  if (const toml::node* n = t.get("lmtp_timeout"))
+    delivery.lmtp_timeout = std::chrono::seconds(as_integer(*n, "delivery.lmtp_timeout", 1, 3600));
+}
+
+// "unix:PATH" or "IPv4:port" / "[IPv6]:port" (no host names: nothing to resolve per message).
+LmtpTarget Reader::read_lmtp_target(const toml::node& node, const std::string& key) const {
+  std::string text = as_string(node, key);
+  LmtpTarget target;
+  if (text.starts_with("unix:")) {
+    std::string path = text.substr(5);
+    if (path.empty()) fail(line_of(node), key, "\"unix:\" needs a socket path");
+    target.socket = resolve(path);
+    // sockaddr_un.sun_path holds 108 octets with the terminating NUL.
+    if (target.socket.string().size() > 107)
+      fail(line_of(node), key, "socket path longer than 107 octets: " + target.socket.string());
+    return target;
+  }
+  auto endpoint = parse_endpoint(text);
+  if (!endpoint)
+    fail(line_of(node), key,
+         "\"" + text + "\": expected \"unix:/path\", \"IPv4:port\" or \"[IPv6]:port\" (" +
+             endpoint.error() + ")");
+  target.address = endpoint->address;
+  target.port = endpoint->port;
+  return target;
+}
+
 void Reader::read_auth(const toml::node& node, AuthThrottle& auth) const {
   const toml::table& t = as_table(node, "auth");
   check_keys(t, "auth", {"delay_after", "lockout_after", "lockout", "max_delay", "window"});
@@ -869,7 +907,11 @@ std::string to_toml(const Config& config) {
   for (const Mailbox& m : config.mailboxes) {
     out << "\n[[mailbox]]\n";
     out << "address = " << quote(m.address) << "\n";
-    out << "maildir = " << quote(m.maildir.string()) << "\n";
+    if (m.lmtp.empty()) {
+      out << "maildir = " << quote(m.maildir.string()) << "\n";
+    } else {
+      out << "lmtp = " << quote(m.lmtp.text()) << "\n";
+    }
   }
   const Limits& limits = config.limits;
   out << "\n[limits]\n";
@@ -929,6 +971,13 @@ std::string to_toml(const Config& config) {
   out << "workers = " << config.queue.workers << "\n";
   out << "destination_concurrency = " << config.queue.destination_concurrency << "\n";
   out << "discard = " << (config.queue.discard ? "true" : "false") << "\n";
+  out << "\n[delivery]\n";
+  if (config.delivery.lmtp.empty()) {
+    out << "# lmtp unset: local mailboxes are Maildirs\n";
+  } else {
+    out << "lmtp = " << quote(config.delivery.lmtp.text()) << "\n";
+  }
+  out << "lmtp_timeout = " << config.delivery.lmtp_timeout.count() << "\n";
   if (!config.relay.host.empty()) {
     const Relay& relay = config.relay;
     out << "\n[relay]\n";

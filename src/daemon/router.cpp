@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 
+#include "delivery/lmtp.hpp"
 #include "delivery/maildir.hpp"
 #include "delivery/outgoing.hpp"
 #include "delivery/remote/password_file.hpp"
@@ -92,14 +93,20 @@ std::expected<std::unique_ptr<Router>, std::string> Router::create(
     auto relay = delivery::remote::RelayDelivery::create(std::move(*options));
     if (!relay) return std::unexpected("relay: " + relay.error());
     std::string name = "[" + config.relay.host + "]:" + std::to_string(config.relay.port);
-    return std::unique_ptr<Router>(
+    std::unique_ptr<Router> router(
         new Router(directory, nullptr, std::move(*relay), std::move(name)));
+    router->lhlo_name_ = config.hostname;
+    router->lmtp_timeout_ = config.delivery.lmtp_timeout;
+    return router;
   }
   auto options = remote_options(config);
   if (!options) return std::unexpected(options.error());
   auto remote = delivery::remote::RemoteDelivery::create(std::move(*options));
   if (!remote) return std::unexpected("remote delivery: " + remote.error());
-  return std::unique_ptr<Router>(new Router(directory, std::move(*remote), nullptr, {}));
+  std::unique_ptr<Router> router(new Router(directory, std::move(*remote), nullptr, {}));
+  router->lhlo_name_ = config.hostname;
+  router->lmtp_timeout_ = config.delivery.lmtp_timeout;
+  return router;
 }
 
 smtp::OutgoingMessage Router::outgoing(const queue::StoredMessage& message,
@@ -119,15 +126,17 @@ std::vector<delivery::Outcome> Router::deliver(const queue::StoredMessage& messa
   // for the smarthost.
   std::map<std::string, std::vector<std::size_t>> remote;
   std::vector<std::size_t> relayed;
+  std::vector<std::size_t> local;
   for (std::size_t k = 0; k < rcpts.size(); ++k) {
     std::optional<std::string> domain = remote_domain(recipients.at(rcpts[k]));
     if (!domain) {
-      outcomes[k] = deliver_local(message, rcpts[k]);
+      local.push_back(k);
       continue;
     }
     remote[std::move(*domain)].push_back(k);
     relayed.push_back(k);
   }
+  if (!local.empty()) deliver_local(message, rcpts, local, outcomes);
   if (relay_) {
     // The smarthost takes every domain in one transaction (RFC 5321 §3.3: any recipients),
     // in the envelope's order.
@@ -173,11 +182,44 @@ std::optional<std::string> Router::remote_domain(const std::string& rcpt) const 
   return domain;
 }
 
-delivery::Outcome Router::deliver_local(const queue::StoredMessage& message, unsigned index) const {
-  const std::string& rcpt = message.envelope.recipients.at(index);
-  auto maildir = directory_.find(rcpt);
-  if (!maildir) return delivery::PermFail{"550 5.1.1 <" + rcpt + ">: mailbox no longer exists"};
-  return delivery::Maildir(*maildir).deliver(message.id, index, message.content);
+void Router::deliver_local(const queue::StoredMessage& message, std::span<const unsigned> rcpts,
+                           const std::vector<std::size_t>& positions,
+                           std::vector<delivery::Outcome>& outcomes) const {
+  struct LmtpGroup {
+    config::LmtpTarget target;
+    std::vector<std::size_t> positions;
+    std::vector<std::string> addresses;  // the mailboxes' configured addresses, for RCPT
+  };
+  std::map<std::string, LmtpGroup> lmtp;  // by target text
+  for (std::size_t k : positions) {
+    const unsigned index = rcpts[k];
+    const std::string& rcpt = message.envelope.recipients.at(index);
+    auto box = directory_.find_mailbox(rcpt);
+    if (!box) {
+      outcomes[k] = delivery::PermFail{"550 5.1.1 <" + rcpt + ">: mailbox no longer exists"};
+      continue;
+    }
+    if (box->lmtp.empty()) {
+      outcomes[k] = delivery::Maildir(box->maildir).deliver(message.id, index, message.content);
+      continue;
+    }
+    LmtpGroup& group = lmtp[box->lmtp.text()];
+    group.target = box->lmtp;
+    group.positions.push_back(k);
+    group.addresses.push_back(box->address);
+  }
+  // RFC 2033 §4.2: one transaction carries every recipient on that server, each answered on
+  // its own after the data.
+  for (auto& [name, group] : lmtp) {
+    smtp::OutgoingMessage m = outgoing(message, rcpts, group.positions);
+    m.recipients = std::move(group.addresses);
+    auto results =
+        delivery::Lmtp(group.target, lhlo_name_, lmtp_timeout_).deliver(message.id, std::move(m));
+    for (std::size_t j = 0; j < group.positions.size(); ++j)
+      outcomes[group.positions[j]] =
+          j < results.size() ? std::move(results[j])
+                             : delivery::Outcome{delivery::TempFail{"451 4.3.0 internal"}};
+  }
 }
 
 }  // namespace sealpost::daemon

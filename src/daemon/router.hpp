@@ -1,5 +1,7 @@
 // Decides where each pending recipient of a queued message goes and delivers it there: local
-// domains to their Maildir, everything else (mail an authenticated user relayed, bounces to
+// domains to their Maildir — or, with [delivery] lmtp (or a mailbox's own lmtp), to that LMTP
+// server in one transaction per server for all of the message's recipients there —
+// everything else (mail an authenticated user relayed, bounces to
 // remote senders) by remote delivery over SMTP under the outbound TLS policy, one transaction
 // per destination domain for all its recipients — or, with a [relay] smarthost, all of them to
 // the smarthost in one transaction per message. Called by the scheduler on its worker threads,
@@ -7,6 +9,7 @@
 // destination_concurrency). [queue] discard is the scheduler's: it never calls the router.
 #pragma once
 
+#include <chrono>
 #include <expected>
 #include <memory>
 #include <optional>
@@ -49,7 +52,11 @@ class Router {
         relay_(std::move(relay)),
         relay_name_(std::move(relay_name)) {}
 
-  delivery::Outcome deliver_local(const queue::StoredMessage& message, unsigned index) const;
+  // Local recipients (positions in `rcpts`): Maildirs one by one, LMTP servers one
+  // transaction each.
+  void deliver_local(const queue::StoredMessage& message, std::span<const unsigned> rcpts,
+                     const std::vector<std::size_t>& positions,
+                     std::vector<delivery::Outcome>& outcomes) const;
   // The lower-case domain of a remote recipient; nullopt for a local one.
   std::optional<std::string> remote_domain(const std::string& rcpt) const;
   // The message for the recipients at `positions` (indexes into `rcpts`).
@@ -61,6 +68,8 @@ class Router {
   std::unique_ptr<delivery::remote::RemoteDelivery> remote_;
   std::unique_ptr<delivery::remote::RelayDelivery> relay_;
   std::string relay_name_;
+  std::string lhlo_name_ = "localhost";     // our host name, for LHLO
+  std::chrono::seconds lmtp_timeout_{300};  // [delivery] lmtp_timeout
 };
 
 // The remote delivery options a configuration asks for.

@@ -15,8 +15,9 @@ std::string ascii_lower(std::string_view text) {
   return out;
 }
 
-std::filesystem::path maildir_of(const config::Config& config, const config::Mailbox& box) {
-  return box.maildir.empty() ? config.state_dir / "mail" / box.address : box.maildir;
+LocalMailbox mailbox_of(const config::Config& config, const config::Mailbox& box) {
+  return {box.address, box.maildir.empty() ? config.state_dir / "mail" / box.address : box.maildir,
+          box.lmtp.empty() ? config.delivery.lmtp : box.lmtp};
 }
 
 }  // namespace
@@ -25,16 +26,19 @@ MailboxDirectory::MailboxDirectory(const config::Config& config) {
   for (const auto& domain : config.local_domains) domains_.insert(ascii_lower(domain));
   for (const auto& box : config.mailboxes) {
     // First definition wins, matching the config's "first match" habit elsewhere.
-    mailboxes_.emplace(ascii_lower(box.address), maildir_of(config, box));
+    mailboxes_.emplace(ascii_lower(box.address), mailbox_of(config, box));
   }
   if (!config.postmaster.empty()) {
     const auto it = mailboxes_.find(ascii_lower(config.postmaster));
     // A postmaster that is not a listed mailbox still gets a Maildir at the default place,
     // so postmaster mail is never refused.
     postmaster_ =
-        it != mailboxes_.end() ? it->second : config.state_dir / "mail" / config.postmaster;
+        it != mailboxes_.end()
+            ? it->second
+            : LocalMailbox{config.postmaster, config.state_dir / "mail" / config.postmaster,
+                           config.delivery.lmtp};
   } else if (!config.mailboxes.empty()) {
-    postmaster_ = maildir_of(config, config.mailboxes.front());
+    postmaster_ = mailbox_of(config, config.mailboxes.front());
   }
 }
 
@@ -43,6 +47,12 @@ bool MailboxDirectory::is_local_domain(std::string_view domain) const {
 }
 
 std::optional<std::filesystem::path> MailboxDirectory::find(std::string_view address) const {
+  std::optional<LocalMailbox> box = find_mailbox(address);
+  if (!box) return std::nullopt;
+  return box->maildir;
+}
+
+std::optional<LocalMailbox> MailboxDirectory::find_mailbox(std::string_view address) const {
   const auto at = address.rfind('@');
   if (at == std::string_view::npos) {
     // RFC 5321 §4.5.1: "RCPT TO:<Postmaster>" without a domain must be accepted.

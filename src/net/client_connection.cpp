@@ -7,6 +7,7 @@
 #include <openssl/err.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -159,6 +160,42 @@ std::expected<void, ConnectFailure> ClientConnection::connect(
   return std::unexpected(ConnectFailure{
       classify(last_error),
       "cannot connect to " + host + " port " + service + ": " + std::strerror(last_error)});
+}
+
+std::expected<void, ConnectFailure> ClientConnection::connect_unix(const std::string& path,
+                                                                   Deadline deadline) {
+  auto failure = [&](int error) {
+    return std::unexpected(ConnectFailure{
+        classify(error), "cannot connect to unix:" + path + ": " + std::strerror(error)});
+  };
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  if (path.empty() || path.size() >= sizeof addr.sun_path) return failure(ENAMETOOLONG);
+  std::memcpy(addr.sun_path, path.data(), path.size());
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  if (fd < 0) return failure(errno);
+  fd_ = fd;
+  int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
+  // A full listen backlog says EAGAIN on a non-blocking unix socket: wait for it to drain.
+  if (r != 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
+    if (wait(POLLOUT, deadline)) {
+      int err = 0;
+      socklen_t len = sizeof err;
+      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+      r = err == 0 ? 0 : -1;
+      errno = err;
+    } else {
+      errno = ETIMEDOUT;
+    }
+  }
+  if (r == 0) {
+    peer_address_ = path;
+    return {};
+  }
+  int error = errno;
+  ::close(fd);
+  fd_ = -1;
+  return failure(error);
 }
 
 std::expected<void, HandshakeFailure> ClientConnection::handshake(SslPtr ssl, Deadline deadline) {

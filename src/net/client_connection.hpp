@@ -56,6 +56,8 @@ class ClientConnection {
                                               const std::vector<std::string>& addresses,
                                               Deadline deadline,
                                               std::chrono::milliseconds per_address = {});
+  // A unix-domain stream socket (a local LMTP server); peer_address() is then the path.
+  std::expected<void, ConnectFailure> connect_unix(const std::string& path, Deadline deadline);
   const std::string& peer_address() const { return peer_address_; }  // "127.0.0.1", "::1"
 
   // TLS client handshake over the connection with `ssl` (configured by the caller). From
