@@ -12,7 +12,7 @@ build_pkgs=(
 test_pkgs=(
   libgtest-dev clang-14 libclang-rt-14-dev clang-format
   python3 python3-pytest python3-aiosmtpd swaks curl msmtp gsasl
-  postfix sasl2-bin libsasl2-modules nsd unbound unbound-anchor ldnsutils knot-dnsutils dovecot-lmtpd
+  postfix sasl2-bin libsasl2-modules nsd unbound unbound-anchor ldnsutils knot-dnsutils dovecot-core dovecot-lmtpd
 )
 
 want=("${build_pkgs[@]}")

@@ -404,5 +404,28 @@ TEST(ConfigOutbound, ParsedAndPrinted) {
   EXPECT_EQ(d.outbound.mx_port, 25);
 }
 
+// [delivery] lmtp (RFC 2033 local delivery): a unix socket or a numeric endpoint, nothing else.
+TEST(ConfigErrors, DeliveryLmtp) {
+  EXPECT_FALSE(error_of(std::string(kHead) + "[delivery]\nlmtp = \"unix:/run/dovecot/lmtp\"\n"));
+  EXPECT_FALSE(error_of(std::string(kHead) + "[delivery]\nlmtp = \"[::1]:24\"\n"));
+  expect_error("[delivery]\nlmtp = \"localhost:24\"\n", 11, "delivery.lmtp",
+               "expected \"unix:/path\", \"IPv4:port\" or \"[IPv6]:port\"");
+  expect_error("[delivery]\nlmtp = \"127.0.0.1\"\n", 11, "delivery.lmtp", "IPv4:port");
+  expect_error("[delivery]\nlmtp = \"127.0.0.1:0\"\n", 11, "delivery.lmtp", "port must be");
+  expect_error("[delivery]\nlmtp = \"unix:\"\n", 11, "delivery.lmtp", "needs a socket path");
+  expect_error("[delivery]\nlmtp = \"unix:/" + std::string(120, 'x') + "\"\n", 11, "delivery.lmtp",
+               "longer than 107 octets");
+  expect_error("[delivery]\nlmtp_timeout = 0\n", 11, "delivery.lmtp_timeout", "between 1 and 3600");
+  expect_error("[delivery]\nlmpt = \"unix:/x\"\n", 11, "delivery.lmpt", "unknown key");
+  expect_error(
+      "[domains]\nlocal = [\"example.org\"]\n[[mailbox]]\naddress = \"a@example.org\"\n"
+      "maildir = \"/m\"\nlmtp = \"unix:/x\"\n",
+      15, "mailbox[0].lmtp", "give maildir or lmtp, not both");
+  expect_error(
+      "[domains]\nlocal = [\"example.org\"]\n[[mailbox]]\naddress = \"a@example.org\"\n"
+      "lmtp = \"mail.example.org:24\"\n",
+      14, "mailbox[0].lmtp", "IPv4:port");
+}
+
 }  // namespace
 }  // namespace sealpost::config

@@ -228,7 +228,10 @@ void expect_same(const Config& a, const Config& b) {
   for (std::size_t i = 0; i < a.mailboxes.size(); ++i) {
     EXPECT_EQ(a.mailboxes[i].address, b.mailboxes[i].address);
     EXPECT_EQ(a.mailboxes[i].maildir, b.mailboxes[i].maildir);
+    EXPECT_EQ(a.mailboxes[i].lmtp.text(), b.mailboxes[i].lmtp.text());
   }
+  EXPECT_EQ(a.delivery.lmtp.text(), b.delivery.lmtp.text());
+  EXPECT_EQ(a.delivery.lmtp_timeout, b.delivery.lmtp_timeout);
   EXPECT_EQ(a.limits.max_message_size, b.limits.max_message_size);
   EXPECT_EQ(a.limits.max_recipients, b.limits.max_recipients);
   EXPECT_EQ(a.limits.max_bad_commands, b.limits.max_bad_commands);
@@ -263,6 +266,22 @@ TEST(ConfigLoader, ToTomlRoundTripsAFile) {
   std::string again = to_toml(second);
   auto body = [](const std::string& s) { return s.substr(s.find('\n')); };  // skip the source
   EXPECT_EQ(body(again), body(text));
+}
+
+TEST(ConfigLoader, LmtpTargetsLoadAndRoundTrip) {
+  std::string text = std::string(kFull) +
+                     "\n[delivery]\nlmtp = \"unix:run/lmtp\"\nlmtp_timeout = 60\n"
+                     "\n[[mailbox]]\naddress = \"lmtp@example.org\"\nlmtp = \"[::1]:24\"\n";
+  Config c = load_string(text, "full.toml", "/etc/sealpost");
+  EXPECT_EQ(c.delivery.lmtp.socket, fs::path("/etc/sealpost/run/lmtp"));
+  EXPECT_EQ(c.delivery.lmtp.text(), "unix:/etc/sealpost/run/lmtp");
+  EXPECT_EQ(c.delivery.lmtp_timeout, std::chrono::seconds(60));
+  const Mailbox& m = c.mailboxes.back();
+  EXPECT_EQ(m.lmtp.address, "::1");
+  EXPECT_EQ(m.lmtp.port, 24);
+  EXPECT_EQ(m.lmtp.text(), "[::1]:24");
+  EXPECT_TRUE(c.mailboxes.front().lmtp.empty());
+  expect_same(c, load_string(to_toml(c), "printed.toml", "/"));
 }
 
 TEST(ConfigLoader, ToTomlRoundTripsTheEmbeddedDefault) {
@@ -311,7 +330,7 @@ TEST(ConfigLoader, ManPageExamplesLoad) {
     ++examples;
     pos = end;
   }
-  EXPECT_EQ(examples, 3);
+  EXPECT_EQ(examples, 4);
 }
 
 class TempDir {
