@@ -10,6 +10,9 @@ on a free loopback port) or to aiosmtpd's LMTP class, scripted.
 3. The LMTP server down: deferred 4.4.1, then delivered after `sealpost queue flush` once it is up.
 4. aiosmtpd LMTP answering 452 for one recipient after DATA: that one is deferred and retried
    alone; the other is not delivered twice.
+5. A hostile server after the data — garbage, a dropped connection, silence (lmtp_timeout 3):
+   the recipient answered first is delivered, the other deferred 4.4.1 with the reason, within
+   the timeout.
 
 Dovecot refuses to deliver as root, so its directory is a mkdtemp under /tmp (0755, like
 postfix_peer.py) with Maildirs owned by `nobody`; it is removed at teardown.
@@ -25,6 +28,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -339,3 +343,108 @@ def test_aiosmtpd_452_after_data_is_retried_alone(make_daemon):
         assert len(re.findall(rf"delivery: {qid} to=<bob@mail\.test> delivered", d.log())) == 1
     finally:
         ctl.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# 5. A hostile LMTP server: garbage, a dropped connection or silence after the data
+
+
+class RawLmtp:
+    """A one-connection-at-a-time LMTP server on loopback that answers normally up to the end
+    of data, then sends `after_data` and closes — or, `silent`, says nothing more."""
+
+    def __init__(self, after_data: bytes, silent: bool):
+        self.after_data = after_data
+        self.silent = silent
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(4)
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.transactions: list[list[str]] = []
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while not self.stopping:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(30)
+                try:
+                    self._session(conn)
+                except OSError:
+                    pass
+
+    def _session(self, conn: socket.socket) -> None:
+        f = conn.makefile("rb")
+        conn.sendall(b"220 raw LMTP\r\n")
+        rcpts: list[str] = []
+        while not self.stopping:
+            line = f.readline()
+            if not line:
+                return
+            verb = line[:4].upper()
+            if verb == b"LHLO":
+                conn.sendall(b"250-raw\r\n250-8BITMIME\r\n250 PIPELINING\r\n")
+            elif verb == b"MAIL":
+                conn.sendall(b"250 2.1.0 ok\r\n")
+            elif verb == b"RCPT":
+                rcpts.append(line.decode().split("<", 1)[1].split(">", 1)[0])
+                conn.sendall(b"250 2.1.5 ok\r\n")
+            elif verb == b"DATA":
+                conn.sendall(b"354 go\r\n")
+                while f.readline() not in (b".\r\n", b""):
+                    pass
+                self.transactions.append(rcpts)
+                conn.sendall(self.after_data)
+                if self.silent:
+                    while not self.stopping and conn.recv(100):
+                        pass  # silence until the client gives up
+                    return
+                return
+            elif verb == b"QUIT":
+                conn.sendall(b"221 bye\r\n")
+                return
+            else:
+                conn.sendall(b"500 what\r\n")
+
+    def stop(self) -> None:
+        self.stopping = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.mark.parametrize("after_data, silent, why", [
+    (b"250 2.0.0 first ok\r\n25X garbage\r\n", False, "unreadable reply"),
+    (b"250 2.0.0 first ok\r\n", False, "server closed the connection"),
+    (b"250 2.0.0 first ok\r\n", True, "timed out"),
+])
+def test_hostile_server_after_data(make_daemon, after_data, silent, why):
+    """The first recipient's reply counts; the second, never properly answered, is deferred
+    with a reason in the log (its message may have been delivered: at least once)."""
+    server = RawLmtp(after_data, silent)
+    try:
+        d = make_daemon(start=False, accounts=[ALICE],
+                        mailboxes=["alice@mail.test", "bob@mail.test", "carol@mail.test"])
+        with open(d.config_path, "a", encoding="utf-8") as f:
+            f.write("\n[queue]\nfirst_retry = 600\nmax_retry = 600\n\n[delivery]\n"
+                    f'lmtp = "127.0.0.1:{server.port}"\nlmtp_timeout = 3\n')
+        d.start(timeout=30)
+        started = time.monotonic()
+        qid, _ = send(d, ["bob@mail.test", "carol@mail.test"], "hostile")
+        d.wait_for_log(rf"delivery: {qid} to=<bob@mail\.test> delivered", timeout=WAIT)
+        [m] = d.wait_for_log(rf"delivery: {qid} to=<carol@mail\.test> deferred: ([^\n]*)",
+                             timeout=WAIT)
+        assert m.group(1).startswith(f"451 4.4.1 LMTP 127.0.0.1:{server.port}: "), m.group(1)
+        assert why in m.group(1), m.group(1)
+        assert time.monotonic() - started < 20  # bounded by lmtp_timeout, not the 10 min
+        d.wait_for_log(rf"delivery: {qid} retry in", timeout=WAIT)
+        [line] = lmtp_lines(d, qid)
+        assert "delivered=1 deferred=1 bounced=0" in line, line
+        assert server.transactions == [["bob@mail.test", "carol@mail.test"]]
+    finally:
+        server.stop()
