@@ -203,7 +203,11 @@ void Router::deliver_local(const queue::StoredMessage& message, std::span<const 
       outcomes[k] = delivery::Maildir(box->maildir).deliver(message.id, index, message.content);
       continue;
     }
-    LmtpGroup& group = lmtp[box->lmtp.text()];
+    // A non-ASCII address needs SMTPUTF8 (RFC 6531 §3.2), which the server may lack (Dovecot
+    // 2.3 does): such mailboxes get their own transaction, so the session's refusal of them
+    // does not take the ASCII ones along.
+    bool utf8 = std::ranges::any_of(box->address, [](char c) { return c & 0x80; });
+    LmtpGroup& group = lmtp[box->lmtp.text() + (utf8 ? " utf8" : "")];
     group.target = box->lmtp;
     group.positions.push_back(k);
     group.addresses.push_back(box->address);

@@ -40,7 +40,7 @@ Outcome outcome_of(const smtp::RecipientResult& r, const smtp::TransactionResult
       if (session_reply) break;
       if (r.reply.code != 0 && r.reply.permanent()) return PermFail{r.reply.summary()};
       // Refused before the server could say (no 8BITMIME, a bad address, ...).
-      return PermFail{"554 5.6.0 " + t.detail};
+      return PermFail{"554 " + std::string(smtp::local_refusal_code(t.reason)) + " " + t.detail};
     case smtp::Outcome::kTempFail:
       if (!session_reply && r.reply.code != 0 && r.reply.transient())
         return TempFail{r.reply.summary()};

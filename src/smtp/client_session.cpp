@@ -119,6 +119,19 @@ std::string_view failure_reason_name(FailureReason reason) {
   return "unknown";
 }
 
+std::string_view local_refusal_code(FailureReason reason) {
+  switch (reason) {
+    case FailureReason::kSmtpUtf8Unsupported:
+      return "5.6.7";  // non-ASCII address (RFC 6531 §3.2)
+    case FailureReason::kUtf8HeadersUnsupported:
+      return "5.6.9";  // UTF-8 header message (RFC 6532)
+    case FailureReason::kEightBitUnsupported:
+      return "5.6.3";  // conversion required but not supported
+    default:
+      return "5.6.0";
+  }
+}
+
 ClientSession::ClientSession(ClientSettings settings, ClientAuthenticator* authenticator)
     : settings_(std::move(settings)), authenticator_(authenticator) {
   tls_active_ = settings_.tls == TlsMode::kImplicit;

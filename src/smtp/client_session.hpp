@@ -120,6 +120,10 @@ enum class FailureReason {
 };
 
 std::string_view failure_reason_name(FailureReason reason);
+// The enhanced status code (RFC 3463) for a message this session refused to send, for the
+// caller's bounce: 5.6.7 non-ASCII address, 5.6.9 UTF-8 header fields, 5.6.3 8-bit content,
+// else 5.6.0.
+std::string_view local_refusal_code(FailureReason reason);
 
 // The delivery outcomes of DESIGN.md; kPending until the transaction is decided.
 enum class Outcome { kPending, kDelivered, kTempFail, kPermFail };

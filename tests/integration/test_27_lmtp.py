@@ -13,6 +13,8 @@ on a free loopback port) or to aiosmtpd's LMTP class, scripted.
 5. A hostile server after the data — garbage, a dropped connection, silence (lmtp_timeout 3):
    the recipient answered first is delivered, the other deferred 4.4.1 with the reason, within
    the timeout.
+6. A UTF-8 mailbox (jörg) on Dovecot 2.3, which lacks SMTPUTF8: bounced 5.6.7 without being
+   sent, while bob, on the same server in the same message, is delivered.
 
 Dovecot refuses to deliver as root, so its directory is a mkdtemp under /tmp (0755, like
 postfix_peer.py) with Maildirs owned by `nobody`; it is removed at teardown.
@@ -203,11 +205,12 @@ def split_dovecot(stored: bytes) -> tuple[str, bytes]:
     return "".join(added), raw
 
 
-def assert_exact(d: harness.Daemon, stored: bytes, qid: str, msg: bytes) -> str:
+def assert_exact(d: harness.Daemon, stored: bytes, qid: str, msg: bytes,
+                 with_: str = "ESMTPSA") -> str:
     added, rest = split_dovecot(stored)
     assert added.startswith(f"Return-Path: <{ALICE.name}>\r\n"), added
     header, body = split_received(rest)
-    check_received(header, queue_id=qid, with_="ESMTPSA", helo="client.example")
+    check_received(header, queue_id=qid, with_=with_, helo="client.example")
     assert body == msg, d.log()
     return added
 
@@ -448,3 +451,24 @@ def test_hostile_server_after_data(make_daemon, after_data, silent, why):
         assert server.transactions == [["bob@mail.test", "carol@mail.test"]]
     finally:
         server.stop()
+
+
+# --------------------------------------------------------------------------------------------
+# 6. A UTF-8 mailbox and an LMTP server without SMTPUTF8 (Dovecot 2.3): bounced 5.6.7, unsent;
+#    the ASCII co-recipient on the same server is delivered (a transaction of its own)
+
+
+def test_utf8_mailbox_without_smtputf8_bounces(make_daemon, dovecot):
+    dc = dovecot(["bob@mail.test"])
+    target = f"127.0.0.1:{dc.port}"
+    d = lmtp_daemon(make_daemon, mailbox_lmtp={"bob@mail.test": target, "jörg@mail.test": target})
+    msg = tricky_message("lmtp utf8", "bob@mail.test")
+    qid = submit(d, ALICE.name, ALICE.password, ALICE.name, ["bob@mail.test", "jörg@mail.test"],
+                 msg, mail_options=("SMTPUTF8",))
+    d.wait_for_log(rf"delivery: {qid} to=<jörg@mail\.test> failed: 554 5\.6\.7 ", timeout=WAIT)
+    # jörg has a transaction of his own (refused before MAIL FROM), so bob's goes through.
+    [bob] = dc.wait_for("bob@mail.test", log=d.log)
+    assert_exact(d, bob, qid, msg, with_="UTF8SMTPSA")  # RFC 6531 §4.3
+    d.wait_for_log(rf"delivery: {qid} to=<bob@mail\.test> delivered", timeout=WAIT)
+    d.wait_for_log(rf"delivery: {qid} removed from spool", timeout=WAIT)
+    assert len(lmtp_lines(d, qid)) == 2, d.log()

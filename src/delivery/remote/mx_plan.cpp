@@ -40,20 +40,6 @@ std::string reply_text(const smtp::Reply& reply, const std::string& detail,
   return std::string(fallback) + (detail.empty() ? "no reply" : detail);
 }
 
-// RFC 3463 and RFC 6531 codes for what we refused to send before the server could say.
-const char* local_refusal_code(smtp::FailureReason reason) {
-  switch (reason) {
-    case smtp::FailureReason::kSmtpUtf8Unsupported:
-      return "5.6.7";  // non-ASCII address
-    case smtp::FailureReason::kUtf8HeadersUnsupported:
-      return "5.6.9";  // UTF-8 header message
-    case smtp::FailureReason::kEightBitUnsupported:
-      return "5.6.3";  // conversion required but not supported
-    default:
-      return "5.6.0";
-  }
-}
-
 }  // namespace
 
 Outcome defer(std::string_view enhanced, std::string_view text) {
@@ -185,7 +171,7 @@ Outcome recipient_outcome(const smtp::RecipientResult& r, const smtp::Transactio
     case smtp::Outcome::kPermFail:
       if (reply.code != 0 && reply.permanent()) return PermFail{reply.summary()};
       // Refused by us before the server could say (SMTPUTF8 or 8BITMIME missing, RFC 6531 §3.2).
-      return bounce(554, local_refusal_code(t.reason), reply_text(reply, t.detail, ""));
+      return bounce(554, smtp::local_refusal_code(t.reason), reply_text(reply, t.detail, ""));
     case smtp::Outcome::kTempFail:
     case smtp::Outcome::kPending:
       break;
