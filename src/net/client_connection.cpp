@@ -16,6 +16,7 @@
 #include <climits>
 #include <cstdint>
 #include <cstring>
+#include <thread>
 
 namespace sealpost::net {
 
@@ -81,6 +82,8 @@ namespace {
 std::atomic<bool> g_aborting{false};
 // How long a wait may miss abort_all(): short for a prompt shutdown, long enough to cost nothing.
 constexpr std::int64_t kAbortCheckMs = 200;
+// How soon a connect() to a unix socket whose backlog is full is tried again.
+constexpr std::chrono::milliseconds kUnixRetry{10};
 }  // namespace
 
 void ClientConnection::abort_all() { g_aborting.store(true, std::memory_order_relaxed); }
@@ -135,23 +138,13 @@ std::expected<void, ConnectFailure> ClientConnection::connect(
       fd_ = fd;
       Deadline until =
           per_address.count() > 0 ? std::min(deadline, Clock::now() + per_address) : deadline;
-      int r = ::connect(fd, ai->ai_addr, ai->ai_addrlen);
-      if (r != 0 && errno == EINPROGRESS) {
-        if (wait(POLLOUT, until)) {
-          int err = 0;
-          socklen_t len = sizeof err;
-          ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-          r = err == 0 ? 0 : -1;
-          errno = err;
-        } else {
-          errno = ETIMEDOUT;
-        }
-      }
-      if (r == 0) {
+      int error = ::connect(fd, ai->ai_addr, ai->ai_addrlen) == 0 ? 0 : errno;
+      if (error == EINPROGRESS) error = finish_connect(until);
+      if (error == 0) {
         peer_address_ = numeric_host(ai->ai_addr, ai->ai_addrlen);
         return {};
       }
-      last_error = errno;
+      last_error = error;
       ::close(fd);
       fd_ = -1;
       if (Clock::now() >= deadline) break;
@@ -160,6 +153,14 @@ std::expected<void, ConnectFailure> ClientConnection::connect(
   return std::unexpected(ConnectFailure{
       classify(last_error),
       "cannot connect to " + host + " port " + service + ": " + std::strerror(last_error)});
+}
+
+int ClientConnection::finish_connect(Deadline deadline) {
+  if (!wait(POLLOUT, deadline)) return ETIMEDOUT;
+  int error = 0;
+  socklen_t len = sizeof error;
+  ::getsockopt(fd_, SOL_SOCKET, SO_ERROR, &error, &len);
+  return error;
 }
 
 std::expected<void, ConnectFailure> ClientConnection::connect_unix(const std::string& path,
@@ -175,24 +176,23 @@ std::expected<void, ConnectFailure> ClientConnection::connect_unix(const std::st
   int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) return failure(errno);
   fd_ = fd;
-  int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr);
-  // A full listen backlog says EAGAIN on a non-blocking unix socket: wait for it to drain.
-  if (r != 0 && (errno == EINPROGRESS || errno == EAGAIN)) {
-    if (wait(POLLOUT, deadline)) {
-      int err = 0;
-      socklen_t len = sizeof err;
-      ::getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
-      r = err == 0 ? 0 : -1;
-      errno = err;
-    } else {
-      errno = ETIMEDOUT;
+  int error = 0;
+  // A full listen backlog says EAGAIN on a non-blocking unix socket, and nothing is pending
+  // (POLLOUT would not mean connected): try again shortly, until the deadline.
+  for (;;) {
+    error = ::connect(fd, reinterpret_cast<const sockaddr*>(&addr), sizeof addr) == 0 ? 0 : errno;
+    if (error != EAGAIN) break;
+    if (Clock::now() + kUnixRetry >= deadline || g_aborting.load(std::memory_order_relaxed)) {
+      error = ETIMEDOUT;
+      break;
     }
+    std::this_thread::sleep_for(kUnixRetry);
   }
-  if (r == 0) {
+  if (error == EINPROGRESS) error = finish_connect(deadline);
+  if (error == 0) {
     peer_address_ = path;
     return {};
   }
-  int error = errno;
   ::close(fd);
   fd_ = -1;
   return failure(error);

@@ -83,6 +83,8 @@ class ClientConnection {
 
  private:
   bool wait(short events, Deadline deadline);  // false on timeout or poll error
+  // The end of a non-blocking connect() that said EINPROGRESS: 0 once connected, else errno.
+  int finish_connect(Deadline deadline);
 
   int fd_ = -1;
   SslPtr ssl_;
