@@ -8,6 +8,7 @@
 #include "delivery/maildir.hpp"
 #include "delivery/outgoing.hpp"
 #include "delivery/remote/password_file.hpp"
+#include "smtp/message_text.hpp"
 #include "tls/policy.hpp"
 
 namespace sealpost::daemon {
@@ -93,17 +94,20 @@ std::expected<std::unique_ptr<Router>, std::string> Router::create(
     auto relay = delivery::remote::RelayDelivery::create(std::move(*options));
     if (!relay) return std::unexpected("relay: " + relay.error());
     std::string name = "[" + config.relay.host + "]:" + std::to_string(config.relay.port);
-    std::unique_ptr<Router> router(
-        new Router(directory, nullptr, std::move(*relay), std::move(name)));
-    router->lhlo_name_ = config.hostname;
-    router->lmtp_timeout_ = config.delivery.lmtp_timeout;
-    return router;
+    return with_lmtp(
+        std::unique_ptr<Router>(new Router(directory, nullptr, std::move(*relay), std::move(name))),
+        config);
   }
   auto options = remote_options(config);
   if (!options) return std::unexpected(options.error());
   auto remote = delivery::remote::RemoteDelivery::create(std::move(*options));
   if (!remote) return std::unexpected("remote delivery: " + remote.error());
-  std::unique_ptr<Router> router(new Router(directory, std::move(*remote), nullptr, {}));
+  return with_lmtp(std::unique_ptr<Router>(new Router(directory, std::move(*remote), nullptr, {})),
+                   config);
+}
+
+std::unique_ptr<Router> Router::with_lmtp(std::unique_ptr<Router> router,
+                                          const config::Config& config) {
   router->lhlo_name_ = config.hostname;
   router->lmtp_timeout_ = config.delivery.lmtp_timeout;
   return router;
@@ -206,7 +210,7 @@ void Router::deliver_local(const queue::StoredMessage& message, std::span<const 
     // A non-ASCII address needs SMTPUTF8 (RFC 6531 §3.2), which the server may lack (Dovecot
     // 2.3 does): such mailboxes get their own transaction, so the session's refusal of them
     // does not take the ASCII ones along.
-    bool utf8 = std::ranges::any_of(box->address, [](char c) { return c & 0x80; });
+    bool utf8 = smtp::has_8bit(box->address);
     LmtpGroup& group = lmtp[box->lmtp.text() + (utf8 ? " utf8" : "")];
     group.target = box->lmtp;
     group.positions.push_back(k);

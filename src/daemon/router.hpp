@@ -57,6 +57,9 @@ class Router {
   void deliver_local(const queue::StoredMessage& message, std::span<const unsigned> rcpts,
                      const std::vector<std::size_t>& positions,
                      std::vector<delivery::Outcome>& outcomes) const;
+  // The LMTP settings every router takes from the configuration, whichever remote path it has.
+  static std::unique_ptr<Router> with_lmtp(std::unique_ptr<Router> router,
+                                           const config::Config& config);
   // The lower-case domain of a remote recipient; nullopt for a local one.
   std::optional<std::string> remote_domain(const std::string& rcpt) const;
   // The message for the recipients at `positions` (indexes into `rcpts`).
